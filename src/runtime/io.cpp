@@ -55,7 +55,8 @@ result<size_t> recv_op::await_resume() const noexcept {
 }
 
 void send_op::prep(io_uring_sqe *sqe) {
-    _zc = _buf.size() >= zero_copy_threshold && shard::current()->features().send_zc;
+    _shard_for_retry = shard::current();
+    _zc = _buf.size() >= zero_copy_threshold && _shard_for_retry->features().send_zc;
     if (_zc)
         io_uring_prep_send_zc(sqe, _fd, _buf.data(), _buf.size(), MSG_NOSIGNAL, 0);
     else
@@ -69,12 +70,21 @@ bool send_op::on_cqe(int res, uint32_t flags) noexcept {
     }
     // Zero-copy: first the result (F_MORE while a notification will follow),
     // then the notification that the kernel no longer reads our buffer.
-    if ((flags & IORING_CQE_F_NOTIF) != 0) return true;
-    if (!_got_result) {
-        _res = res;
+    // Not every socket family does zero-copy (AF_UNIX answers EOPNOTSUPP):
+    // then the same bytes go out the ordinary way once the kernel is done.
+    if ((flags & IORING_CQE_F_NOTIF) == 0 && !_got_result) {
         _got_result = true;
+        _res = res;
     }
-    return (flags & IORING_CQE_F_MORE) == 0;
+    if ((flags & IORING_CQE_F_MORE) != 0) return false;
+    if (_res == -EOPNOTSUPP) {
+        _zc = false;
+        io_uring_sqe *sqe = _shard_for_retry->get_sqe();
+        io_uring_prep_send(sqe, _fd, _buf.data(), _buf.size(), MSG_NOSIGNAL);
+        io_uring_sqe_set_data(sqe, static_cast<completion *>(this));
+        return false;
+    }
+    return true;
 }
 
 result<size_t> send_op::await_resume() const noexcept { return size_result(_res); }

@@ -98,6 +98,7 @@ class send_op final : public io_op {
     std::span<const std::byte> _buf;
     bool _zc = false;
     bool _got_result = false;
+    shard *_shard_for_retry = nullptr;
 };
 
 /// `co_await sendmsg(fd, &msg)`: gathers iovecs in one SQE; may be partial.

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -214,6 +215,24 @@ TEST(Io, LargeSendUsesZeroCopyAndArrivesIntact) {
         co_return in;
     }((*listeners)[0].get(), addr, payload));
     EXPECT_EQ(got, payload);
+}
+
+TEST(Io, LargeSendOnAUnixSocketFallsBackFromZeroCopy) {
+    // AF_UNIX refuses SEND_ZC with EOPNOTSUPP; the send must still happen.
+    socket_pair sp;
+    std::vector<std::byte> payload(256 * 1024, std::byte{0x5a});
+    auto got = run_task([](int a, int b, std::span<const std::byte> p) -> task<size_t> {
+        std::vector<std::byte> in(p.size());
+        rs::spawn([](int fd, std::span<std::byte> buf) -> task<void> {
+            auto r = co_await rs::recv_exact(fd, buf);
+            EXPECT_TRUE(r.ok());
+        }(b, in));
+        auto s = co_await rs::send_all(a, p);
+        EXPECT_TRUE(s.ok()) << s.error().message();
+        co_await rs::sleep_for(std::chrono::milliseconds(5));
+        co_return static_cast<size_t>(std::count(in.begin(), in.end(), std::byte{0x5a}));
+    }(sp.a.get(), sp.b.get(), payload));
+    EXPECT_EQ(got, payload.size());
 }
 
 TEST(Io, ReadAndWriteOnEventfd) {

@@ -1,0 +1,151 @@
+// The SPICE server ("reds"): configuration, the VMM's instances, listeners,
+// the link handshake, sessions and the registry of channels.
+#pragma once
+
+#include <spice.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <unordered_map>
+#include <vector>
+
+#include "reds/channel_client.hpp"
+#include "reds/interfaces.hpp"
+#include "reds/main_messages.hpp"
+#include "reds/server_config.hpp"
+#include "runtime/cross_shard.hpp"
+#include "runtime/shard.hpp"
+#include "runtime/socket.hpp"
+#include "runtime/sync.hpp"
+
+namespace rs {
+
+class main_channel_client;
+class tls_context;
+
+/// One viewer: its main channel and the other channels it linked with the
+/// session's connection id. Owned by the server; lives on the control shard.
+struct session {
+    uint32_t id = 0;
+    main_channel_client *main = nullptr;
+    std::vector<channel_client *> channels;
+};
+
+/// A channel other than main that clients may link to. `serve` takes over
+/// a linked stream (it may hand it to another shard) and returns when the
+/// channel client has ended. Registered on the control shard.
+struct channel_service {
+    uint8_t type = 0;
+    uint8_t id = 0;
+    caps channel_caps; ///< what the server advertises in the link reply
+    std::function<task<void>(std::unique_ptr<stream>, channel_link, session &)> serve;
+};
+
+/// The server. Created by spice_server_new on the VMM's thread. After init
+/// everything here lives on the control shard: host-driven on the VMM's
+/// loop thread when the VMM gave a core interface, else on a thread of its
+/// own (tests, tools). Public methods marked "control shard" must be called
+/// there; the shim routes calls with on_control().
+class server {
+  public:
+    static constexpr uint32_t agent_window_size = 10; ///< REDS_AGENT_WINDOW_SIZE
+    static constexpr uint32_t mm_time_delta_ms = 400; ///< MM_TIME_DELTA
+    /// A client that has not finished the link handshake by then is dropped.
+    static constexpr std::chrono::seconds default_link_timeout{10};
+    /// Tests shorten it to exercise stalls quickly; set before init.
+    void set_link_timeout(std::chrono::milliseconds t) noexcept { _link_timeout = t; }
+    /// Connections being linked at once; more are closed at accept.
+    static constexpr size_t max_pending_links = 256;
+
+    server();
+    ~server();
+    server(const server &) = delete;
+    server &operator=(const server &) = delete;
+
+    server_config &config() noexcept { return _config; }
+    const server_config &config() const noexcept { return _config; }
+    interface_registry &interfaces() noexcept { return _interfaces; }
+    const interface_registry &interfaces() const noexcept { return _interfaces; }
+
+    /// Binds the listeners and starts serving. `core` is the VMM's event
+    /// loop (host-driven control shard, VMM callbacks on its thread), or
+    /// nullptr for a control shard on its own thread. 0 or -1, as
+    /// spice_server_init.
+    int init(const SpiceCoreInterface *core);
+    bool initialized() const noexcept { return _control != nullptr; }
+    shard &control() noexcept { return *_control; }
+    /// Stops listeners and sessions, waits for them (bounded) and tears the
+    /// control shard down. Idempotent; called by the destructor.
+    void shutdown();
+
+    /// Runs `f` on the control shard: inline when already there, else as a
+    /// blocking call (never from a thread the control shard's loop waits on).
+    template <typename F> auto on_control(F f) {
+        if (_control == nullptr || _control->on_owner_thread()) return f();
+        return call_sync(*_control, std::move(f));
+    }
+
+    // ---- control shard ----------------------------------------------------
+    /// spice_server_add_client / add_ssl_client: serve a socket the VMM accepted.
+    int add_client(int fd, bool tls, bool skip_auth);
+    void register_channel(channel_service svc);
+    void unregister_channel(uint8_t type, uint8_t id);
+    std::vector<msg::channel_id> channel_list() const;
+    size_t num_clients() const noexcept { return _sessions.size(); }
+    void disconnect_all();
+
+    struct mouse_mode_state {
+        uint32_t supported = SPICE_MOUSE_MODE_SERVER;
+        uint32_t current = SPICE_MOUSE_MODE_SERVER;
+    };
+    mouse_mode_state mouse_modes() const noexcept;
+    void request_mouse_mode(uint32_t mode);
+    /// Re-evaluates which modes are allowed (a tablet or agent came or went).
+    void update_mouse_mode();
+    bool is_server_mouse() const noexcept { return _mouse_mode == SPICE_MOUSE_MODE_SERVER; }
+    uint32_t display_channels_hint() const noexcept;
+    uint32_t multi_media_time() const noexcept;
+    uint32_t ram_hint() const noexcept { return _ram_hint; }
+    void set_ram_hint(uint32_t bytes) noexcept { _ram_hint = bytes; }
+
+    /// The ports actually bound (port 0 in the config binds an ephemeral one).
+    int bound_port() const noexcept { return _bound_port; }
+    int bound_tls_port() const noexcept { return _bound_tls_port; }
+
+  private:
+    struct connection_record;
+    int start_listeners();
+    task<void> accept_loop(fd_handle listen_fd, bool tls, std::stop_token st);
+    task<void> serve_connection(fd_handle fd, bool tls, bool skip_auth);
+    task<void> run_main(std::unique_ptr<main_channel_client> mcc);
+    void channel_event(int event, connection_record &rec);
+    uint32_t new_session_id();
+    task<void> drain();
+
+    server_config _config;
+    interface_registry _interfaces;
+    const SpiceCoreInterface *_core = nullptr;
+    SpiceWatch *_watch = nullptr;
+    std::unique_ptr<shard> _host_shard;       // host-driven mode
+    std::unique_ptr<shard_thread> _own_shard; // standalone mode
+    shard *_control = nullptr;
+    std::shared_ptr<tls_context> _tls;
+    std::stop_source _stop;
+    gate _work; // listeners and connections
+    size_t _pending_links = 0;
+    std::unordered_map<uint32_t, std::unique_ptr<session>> _sessions;
+    std::vector<channel_service> _channels;
+    uint32_t _mouse_mode = SPICE_MOUSE_MODE_SERVER;
+    uint32_t _ram_hint = 0;
+    int _bound_port = -1;
+    int _bound_tls_port = -1;
+    std::chrono::milliseconds _link_timeout{default_link_timeout};
+    std::vector<fd_handle> _listeners_plain;
+    std::vector<fd_handle> _listeners_tls;
+};
+
+} // namespace rs

@@ -1,0 +1,484 @@
+// libspice-server.so.1: the C ABI of Debian's <spice.h> over rs::server.
+// Each function validates its arguments, then routes to the control shard
+// (on_control) or answers from configuration. Features that land later
+// either store their setting and succeed, or return the documented error
+// with a log line; nothing aborts the VMM.
+#include <spice.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "reds/server.hpp"
+#include "runtime/log.hpp"
+
+/// The opaque SpiceServer of <spice.h>: owns the ringspice server. Created
+/// and destroyed on the VMM's thread.
+struct RedsState {
+    rs::server srv;
+};
+
+/// The opaque per-instance state behind QXLInstance::st: which server the
+/// device belongs to and what the VMM told us of it. VMM threads write it
+/// only through spice_qxl_* calls, which the display shard will serialise.
+struct QXLState {
+    RedsState *reds = nullptr;
+    bool running = false;
+    uint32_t max_monitors = 1;
+};
+
+/// The state behind SpiceKbdInstance::st: the LED state the VMM pushed.
+struct SpiceKbdState {
+    int leds = 0;
+};
+
+namespace {
+
+template <typename T> T *self_or_null(T *p, const char *fn) {
+    if (p == nullptr) RS_LOG_WARN("shim", "{} called with a null server", fn);
+    return p;
+}
+
+int64_t monotonic_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+QXLState *qxl_state(QXLInstance *qxl) { return qxl != nullptr ? qxl->st : nullptr; }
+
+/// Completes an async QXL call from the VMM's loop thread: until the
+/// display shard exists there is no worker thread to answer from.
+void complete_async(QXLInstance *qxl, uint64_t cookie) {
+    auto *st = qxl_state(qxl);
+    if (st == nullptr || st->reds == nullptr) return;
+    auto *sif = reinterpret_cast<const QXLInterface *>(qxl->base.sif);
+    if (!st->reds->srv.initialized() || sif->async_complete == nullptr) return;
+    st->reds->srv.control().post([qxl, sif, cookie] { sif->async_complete(qxl, cookie); });
+}
+
+void not_supported(const char *fn) {
+    RS_LOG_RATELIMITED("shim", "{}: not supported by ringspice yet", fn);
+}
+
+} // namespace
+
+extern "C" {
+
+// ---- server lifetime --------------------------------------------------------
+
+SpiceServer *spice_server_new(void) { return new RedsState(); }
+
+int spice_server_init(SpiceServer *s, SpiceCoreInterface *core) {
+    if (self_or_null(s, __func__) == nullptr || core == nullptr) return -1;
+    return s->srv.init(core);
+}
+
+void spice_server_destroy(SpiceServer *s) { delete s; }
+
+int spice_server_set_compat_version(SpiceServer *s, spice_compat_version_t version) {
+    return s != nullptr ? s->srv.config().set_compat_version(version) : -1;
+}
+
+spice_compat_version_t spice_get_current_compat_version(void) {
+    return SPICE_COMPAT_VERSION_CURRENT;
+}
+
+// ---- interfaces -------------------------------------------------------------
+
+int spice_server_add_interface(SpiceServer *s, SpiceBaseInstance *sin) {
+    if (self_or_null(s, __func__) == nullptr) return -1;
+    return s->srv.on_control([s, sin] {
+        const int rc = s->srv.interfaces().add_interface(sin);
+        if (rc != 0 || sin == nullptr || sin->sif == nullptr) return rc;
+        const std::string_view type = sin->sif->type;
+        if (type == SPICE_INTERFACE_QXL) {
+            auto *qxl = reinterpret_cast<QXLInstance *>(sin);
+            qxl->st = new QXLState{.reds = s};
+            auto *sif = reinterpret_cast<const QXLInterface *>(sin->sif);
+            QXLDevInitInfo info{};
+            if (sif->get_init_info != nullptr) sif->get_init_info(qxl, &info);
+            s->srv.set_ram_hint(static_cast<uint32_t>(info.qxl_ram_size));
+            RS_LOG_INFO(
+                "shim",
+                "QXL {} attached: {} memslot groups, {} surfaces; the display channel lands with "
+                "the display shard",
+                qxl->id, info.num_memslots_groups, info.n_surfaces);
+        } else if (type == SPICE_INTERFACE_KEYBOARD) {
+            reinterpret_cast<SpiceKbdInstance *>(sin)->st = new SpiceKbdState{};
+        } else if (type == SPICE_INTERFACE_TABLET) {
+            s->srv.update_mouse_mode();
+        }
+        return rc;
+    });
+}
+
+int spice_server_remove_interface(SpiceBaseInstance *sin) {
+    // The reference finds the server through the instance's state; we do
+    // the same for the kinds that carry one.
+    if (sin == nullptr || sin->sif == nullptr) return -1;
+    const std::string_view type = sin->sif->type;
+    if (type == SPICE_INTERFACE_QXL) {
+        auto *qxl = reinterpret_cast<QXLInstance *>(sin);
+        QXLState *st = qxl->st;
+        if (st == nullptr || st->reds == nullptr) return -1;
+        RedsState *s = st->reds;
+        const int rc =
+            s->srv.on_control([s, sin] { return s->srv.interfaces().remove_interface(sin); });
+        if (rc == 0) {
+            delete st;
+            qxl->st = nullptr;
+        }
+        return rc;
+    }
+    RS_LOG_WARN(
+        "shim",
+        "spice_server_remove_interface({}): only QXL instances can be found without a server",
+        type);
+    return -1;
+}
+
+// ---- listening and auth -----------------------------------------------------
+
+int spice_server_set_port(SpiceServer *s, int port) {
+    return s != nullptr ? s->srv.config().set_port(port) : -1;
+}
+
+void spice_server_set_addr(SpiceServer *s, const char *addr, int flags) {
+    if (s != nullptr) s->srv.config().set_addr(addr, flags);
+}
+
+int spice_server_set_listen_socket_fd(SpiceServer *s, int listen_fd) {
+    return s != nullptr ? s->srv.config().set_listen_socket_fd(listen_fd) : -1;
+}
+
+int spice_server_set_exit_on_disconnect(SpiceServer *s, int flag) {
+    return s != nullptr ? s->srv.config().set_exit_on_disconnect(flag) : -1;
+}
+
+int spice_server_set_noauth(SpiceServer *s) {
+    return s != nullptr ? s->srv.config().set_noauth() : -1;
+}
+
+int spice_server_set_sasl(SpiceServer *s, int enabled) {
+    return s != nullptr ? s->srv.config().set_sasl(enabled) : -1;
+}
+
+int spice_server_set_sasl_appname(SpiceServer *s, const char *appname) {
+    return s != nullptr ? s->srv.config().set_sasl_appname(appname) : -1;
+}
+
+int spice_server_set_ticket(SpiceServer *s, const char *passwd, int lifetime, int fail_if_connected,
+                            int disconnect_if_connected) {
+    if (self_or_null(s, __func__) == nullptr) return -1;
+    return s->srv.on_control([=] {
+        switch (rs::ticket_action(s->srv.num_clients() > 0, fail_if_connected,
+                                  disconnect_if_connected)) {
+        case rs::ticket_connected_action::fail:
+            return -1;
+        case rs::ticket_connected_action::disconnect_then_proceed:
+            s->srv.disconnect_all();
+            break;
+        case rs::ticket_connected_action::proceed:
+            break;
+        }
+        return s->srv.config().set_ticket(passwd, lifetime, monotonic_s());
+    });
+}
+
+int spice_server_set_tls(SpiceServer *s, int port, const char *ca_cert_file, const char *certs_file,
+                         const char *private_key_file, const char *key_passwd,
+                         const char *dh_key_file, const char *ciphersuite) {
+    if (self_or_null(s, __func__) == nullptr) return -1;
+    if (s->srv.initialized()) {
+        RS_LOG_WARN("shim",
+                    "spice_server_set_tls after spice_server_init: takes effect only before init");
+    }
+    return s->srv.config().set_tls(port, ca_cert_file, certs_file, private_key_file, key_passwd,
+                                   dh_key_file, ciphersuite);
+}
+
+int spice_server_set_channel_security(SpiceServer *s, const char *channel, int security) {
+    return s != nullptr ? s->srv.config().set_channel_security(channel, security) : -1;
+}
+
+int spice_server_add_client(SpiceServer *s, int socket, int skip_auth) {
+    if (self_or_null(s, __func__) == nullptr) return -1;
+    return s->srv.on_control([=] { return s->srv.add_client(socket, false, skip_auth != 0); });
+}
+
+int spice_server_add_ssl_client(SpiceServer *s, int socket, int skip_auth) {
+    if (self_or_null(s, __func__) == nullptr) return -1;
+    return s->srv.on_control([=] { return s->srv.add_client(socket, true, skip_auth != 0); });
+}
+
+int spice_server_get_sock_info(SpiceServer *, struct sockaddr *, socklen_t *) { return -1; }
+int spice_server_get_peer_info(SpiceServer *, struct sockaddr *, socklen_t *) { return -1; }
+
+int spice_server_get_num_clients(SpiceServer *s) {
+    if (s == nullptr) return 0;
+    return s->srv.on_control([s] { return static_cast<int>(s->srv.num_clients()); });
+}
+
+// ---- settings ---------------------------------------------------------------
+
+int spice_server_set_image_compression(SpiceServer *s, SpiceImageCompression comp) {
+    return s != nullptr ? s->srv.config().set_image_compression(comp) : -1;
+}
+
+SpiceImageCompression spice_server_get_image_compression(SpiceServer *s) {
+    return s != nullptr ? s->srv.config().image_compression() : SPICE_IMAGE_COMPRESSION_INVALID;
+}
+
+int spice_server_set_jpeg_compression(SpiceServer *s, spice_wan_compression_t comp) {
+    return s != nullptr ? s->srv.config().set_jpeg_compression(comp) : -1;
+}
+
+int spice_server_set_zlib_glz_compression(SpiceServer *s, spice_wan_compression_t comp) {
+    return s != nullptr ? s->srv.config().set_zlib_glz_compression(comp) : -1;
+}
+
+int spice_server_set_streaming_video(SpiceServer *s, int value) {
+    return s != nullptr ? s->srv.config().set_streaming_video(value) : -1;
+}
+
+int spice_server_set_video_codecs(SpiceServer *s, const char *video_codecs) {
+    return s != nullptr ? s->srv.config().set_video_codecs(video_codecs) : -1;
+}
+
+const char *spice_server_get_video_codecs(SpiceServer *s) {
+    if (s == nullptr) return nullptr;
+    return strdup(s->srv.config().video_codecs_string().c_str());
+}
+
+void spice_server_free_video_codecs(SpiceServer *, const char *video_codecs) {
+    std::free(const_cast<char *>(video_codecs)); // NOLINT: allocated by strdup above
+}
+
+int spice_server_set_playback_compression(SpiceServer *s, int enable) {
+    return s != nullptr ? s->srv.config().set_playback_compression(enable) : -1;
+}
+
+int spice_server_set_agent_mouse(SpiceServer *s, int enable) {
+    if (s == nullptr) return -1;
+    return s->srv.on_control([=] {
+        const int rc = s->srv.config().set_agent_mouse(enable);
+        if (s->srv.initialized()) s->srv.update_mouse_mode();
+        return rc;
+    });
+}
+
+int spice_server_set_agent_copypaste(SpiceServer *s, int enable) {
+    return s != nullptr ? s->srv.config().set_agent_copypaste(enable) : -1;
+}
+
+int spice_server_set_agent_file_xfer(SpiceServer *s, int enable) {
+    return s != nullptr ? s->srv.config().set_agent_file_xfer(enable) : -1;
+}
+
+int spice_server_add_renderer(SpiceServer *s, const char *name) {
+    return s != nullptr ? s->srv.config().add_renderer(name) : -1;
+}
+
+void spice_server_set_name(SpiceServer *s, const char *name) {
+    if (s != nullptr) s->srv.config().set_name(name);
+}
+
+void spice_server_set_uuid(SpiceServer *s, const uint8_t uuid[16]) {
+    if (s != nullptr && uuid != nullptr) s->srv.config().set_uuid(uuid);
+}
+
+void spice_server_set_seamless_migration(SpiceServer *s, int enable) {
+    if (s != nullptr) s->srv.config().set_seamless_migration(enable);
+}
+
+int spice_server_is_server_mouse(SpiceServer *s) {
+    if (s == nullptr) return 1;
+    return s->srv.on_control([s] { return s->srv.is_server_mouse() ? 1 : 0; });
+}
+
+void spice_server_vm_start(SpiceServer *s) {
+    if (s != nullptr) RS_LOG_DEBUG("shim", "VM started");
+}
+
+void spice_server_vm_stop(SpiceServer *s) {
+    if (s != nullptr) RS_LOG_DEBUG("shim", "VM stopped");
+}
+
+// ---- migration: the settings are kept; clients are not moved -----------------
+
+int spice_server_migrate_info(SpiceServer *s, const char *dest, int port, int secure_port,
+                              const char *cert_subject) {
+    if (s == nullptr) return -1;
+    return s->srv.config().set_migration_target(dest, port, secure_port, cert_subject) == 0 ? 0
+                                                                                            : -1;
+}
+
+int spice_server_migrate_connect(SpiceServer *s, const char *dest, int port, int secure_port,
+                                 const char *cert_subject) {
+    if (s == nullptr) return -1;
+    const int rc = s->srv.config().set_migration_target(dest, port, secure_port, cert_subject);
+    RS_LOG_INFO(
+        "shim",
+        "migration: clients are not moved to the destination (not supported); they reconnect");
+    // Answer at once, as the reference does when no client is connected, so
+    // the VMM's migration never waits on us.
+    if (auto *mig = s->srv.interfaces().migration()) {
+        auto *sif = reinterpret_cast<const SpiceMigrateInterface *>(mig->base.sif);
+        if (sif->migrate_connect_complete != nullptr) sif->migrate_connect_complete(mig);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+int spice_server_migrate_start(SpiceServer *s) {
+    if (s == nullptr) return -1;
+    return s->srv.config().migration() ? 0 : -1;
+}
+
+int spice_server_migrate_end(SpiceServer *s, int completed) {
+    if (s == nullptr) return -1;
+    if (completed) s->srv.on_control([s] { s->srv.disconnect_all(); });
+    if (auto *mig = s->srv.interfaces().migration()) {
+        auto *sif = reinterpret_cast<const SpiceMigrateInterface *>(mig->base.sif);
+        if (sif->migrate_end_complete != nullptr) sif->migrate_end_complete(mig);
+    }
+    s->srv.config().clear_migration_target();
+    return 0;
+}
+
+int spice_server_migrate_switch(SpiceServer *s) {
+    if (s == nullptr) return -1;
+    s->srv.config().clear_migration_target();
+    return 0;
+}
+
+// ---- input ------------------------------------------------------------------
+
+int spice_server_kbd_leds(SpiceKbdInstance *sin, int leds) {
+    if (sin == nullptr || sin->st == nullptr) return -1;
+    sin->st->leds = leds; // pushed to the inputs channel once it exists
+    return 0;
+}
+
+// ---- char devices -----------------------------------------------------------
+
+void spice_server_char_device_wakeup(SpiceCharDeviceInstance *sin) {
+    (void)sin; // no char-device channel reads yet: the guest's writes wait
+}
+
+const char **spice_server_char_device_recognized_subtypes(void) {
+    return rs::interface_registry::recognized_char_subtypes();
+}
+
+void spice_server_port_event(SpiceCharDeviceInstance *sin, uint8_t event) {
+    (void)sin;
+    RS_LOG_DEBUG("shim", "port event {} (port channels not served yet)", event);
+}
+
+// ---- audio: no sound channel yet, so no client ever asks for samples --------
+
+void spice_server_playback_start(SpicePlaybackInstance *) {}
+void spice_server_playback_stop(SpicePlaybackInstance *) {}
+void spice_server_playback_get_buffer(SpicePlaybackInstance *, uint32_t **samples,
+                                      uint32_t *num_samples) {
+    if (samples != nullptr) *samples = nullptr;
+    if (num_samples != nullptr) *num_samples = 0;
+}
+void spice_server_playback_put_samples(SpicePlaybackInstance *, uint32_t *) {}
+void spice_server_playback_set_volume(SpicePlaybackInstance *, uint8_t, uint16_t *) {}
+void spice_server_playback_set_mute(SpicePlaybackInstance *, uint8_t) {}
+uint32_t spice_server_get_best_playback_rate(SpicePlaybackInstance *) {
+    return rs::server_config::best_audio_rate;
+}
+void spice_server_set_playback_rate(SpicePlaybackInstance *, uint32_t) {}
+void spice_server_record_start(SpiceRecordInstance *) {}
+void spice_server_record_stop(SpiceRecordInstance *) {}
+uint32_t spice_server_record_get_samples(SpiceRecordInstance *, uint32_t *, uint32_t) { return 0; }
+void spice_server_record_set_volume(SpiceRecordInstance *, uint8_t, uint16_t *) {}
+void spice_server_record_set_mute(SpiceRecordInstance *, uint8_t) {}
+uint32_t spice_server_get_best_record_rate(SpiceRecordInstance *) {
+    return rs::server_config::best_audio_rate;
+}
+void spice_server_set_record_rate(SpiceRecordInstance *, uint32_t) {}
+
+// ---- QXL ----------------------------------------------------------------------
+// Until the display shard lands these record state and answer: synchronous
+// calls return at once, async ones complete on the VMM's loop thread.
+
+void spice_qxl_wakeup(QXLInstance *) {}
+void spice_qxl_oom(QXLInstance *) {}
+void spice_qxl_start(QXLInstance *qxl) {
+    if (auto *st = qxl_state(qxl)) st->running = true;
+}
+void spice_qxl_stop(QXLInstance *qxl) {
+    if (auto *st = qxl_state(qxl)) st->running = false;
+}
+void spice_qxl_update_area(QXLInstance *, uint32_t, struct QXLRect *, struct QXLRect *dirty_rects,
+                           uint32_t num_dirty_rects, uint32_t) {
+    if (dirty_rects != nullptr) std::memset(dirty_rects, 0, sizeof(QXLRect) * num_dirty_rects);
+}
+void spice_qxl_add_memslot(QXLInstance *, QXLDevMemSlot *) {}
+void spice_qxl_del_memslot(QXLInstance *, uint32_t, uint32_t) {}
+void spice_qxl_reset_memslots(QXLInstance *) {}
+void spice_qxl_destroy_surfaces(QXLInstance *) {}
+void spice_qxl_destroy_primary_surface(QXLInstance *, uint32_t) {}
+void spice_qxl_create_primary_surface(QXLInstance *, uint32_t, QXLDevSurfaceCreate *) {}
+void spice_qxl_reset_image_cache(QXLInstance *) {}
+void spice_qxl_reset_cursor(QXLInstance *) {}
+void spice_qxl_destroy_surface_wait(QXLInstance *, uint32_t) {}
+void spice_qxl_loadvm_commands(QXLInstance *, struct QXLCommandExt *, uint32_t) {}
+void spice_qxl_update_area_async(QXLInstance *qxl, uint32_t, struct QXLRect *, uint32_t,
+                                 uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_add_memslot_async(QXLInstance *qxl, QXLDevMemSlot *, uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_destroy_surfaces_async(QXLInstance *qxl, uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_destroy_primary_surface_async(QXLInstance *qxl, uint32_t, uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_create_primary_surface_async(QXLInstance *qxl, uint32_t, QXLDevSurfaceCreate *,
+                                            uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_destroy_surface_async(QXLInstance *qxl, uint32_t, uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_flush_surfaces_async(QXLInstance *qxl, uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_monitors_config_async(QXLInstance *qxl, QXLPHYSICAL, int, uint64_t cookie) {
+    complete_async(qxl, cookie);
+}
+void spice_qxl_driver_unload(QXLInstance *) {}
+void spice_qxl_set_max_monitors(QXLInstance *qxl, unsigned int max_monitors) {
+    if (auto *st = qxl_state(qxl)) st->max_monitors = max_monitors;
+}
+void spice_qxl_set_device_info(QXLInstance *, const char *, uint32_t, uint32_t) {}
+void spice_qxl_gl_scanout(QXLInstance *, int fd, uint32_t, uint32_t, uint32_t, uint32_t, int) {
+    not_supported(__func__);
+    if (fd >= 0) ::close(fd); // ownership of the dmabuf fd passes to us
+}
+void spice_qxl_gl_draw_async(QXLInstance *qxl, uint32_t, uint32_t, uint32_t, uint32_t,
+                             uint64_t cookie) {
+    not_supported(__func__);
+    complete_async(qxl, cookie);
+}
+
+// ---- record/replay of QXL command streams: not supported ---------------------
+
+SpiceReplay *spice_replay_new(FILE *, int) {
+    not_supported(__func__);
+    return nullptr;
+}
+void spice_replay_free(SpiceReplay *) {}
+QXLCommandExt *spice_replay_next_cmd(SpiceReplay *, QXLInstance *) {
+    not_supported(__func__);
+    return nullptr;
+}
+void spice_replay_free_cmd(SpiceReplay *, QXLCommandExt *) {}
+
+} // extern "C"
