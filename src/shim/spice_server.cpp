@@ -11,21 +11,7 @@
 
 #include "reds/server.hpp"
 #include "runtime/log.hpp"
-
-/// The opaque SpiceServer of <spice.h>: owns the ringspice server. Created
-/// and destroyed on the VMM's thread.
-struct RedsState {
-    rs::server srv;
-};
-
-/// The opaque per-instance state behind QXLInstance::st: which server the
-/// device belongs to and what the VMM told us of it. VMM threads write it
-/// only through spice_qxl_* calls, which the display shard will serialise.
-struct QXLState {
-    RedsState *reds = nullptr;
-    bool running = false;
-    uint32_t max_monitors = 1;
-};
+#include "shim/shim_state.hpp"
 
 /// The state behind SpiceKbdInstance::st: the LED state the VMM pushed.
 struct SpiceKbdState {
@@ -45,23 +31,15 @@ int64_t monotonic_s() {
         .count();
 }
 
-QXLState *qxl_state(QXLInstance *qxl) { return qxl != nullptr ? qxl->st : nullptr; }
+} // namespace
 
-/// Completes an async QXL call from the VMM's loop thread: until the
-/// display shard exists there is no worker thread to answer from.
-void complete_async(QXLInstance *qxl, uint64_t cookie) {
-    auto *st = qxl_state(qxl);
-    if (st == nullptr || st->reds == nullptr) return;
-    auto *sif = reinterpret_cast<const QXLInterface *>(qxl->base.sif);
-    if (!st->reds->srv.initialized() || sif->async_complete == nullptr) return;
-    st->reds->srv.control().post([qxl, sif, cookie] { sif->async_complete(qxl, cookie); });
-}
-
+namespace rs::shim {
 void not_supported(const char *fn) {
     RS_LOG_RATELIMITED("shim", "{}: not supported by ringspice yet", fn);
 }
+} // namespace rs::shim
 
-} // namespace
+using rs::shim::not_supported;
 
 extern "C" {
 
@@ -400,73 +378,6 @@ uint32_t spice_server_get_best_record_rate(SpiceRecordInstance *) {
     return rs::server_config::best_audio_rate;
 }
 void spice_server_set_record_rate(SpiceRecordInstance *, uint32_t) {}
-
-// ---- QXL ----------------------------------------------------------------------
-// Until the display shard lands these record state and answer: synchronous
-// calls return at once, async ones complete on the VMM's loop thread.
-
-void spice_qxl_wakeup(QXLInstance *) {}
-void spice_qxl_oom(QXLInstance *) {}
-void spice_qxl_start(QXLInstance *qxl) {
-    if (auto *st = qxl_state(qxl)) st->running = true;
-}
-void spice_qxl_stop(QXLInstance *qxl) {
-    if (auto *st = qxl_state(qxl)) st->running = false;
-}
-void spice_qxl_update_area(QXLInstance *, uint32_t, struct QXLRect *, struct QXLRect *dirty_rects,
-                           uint32_t num_dirty_rects, uint32_t) {
-    if (dirty_rects != nullptr) std::memset(dirty_rects, 0, sizeof(QXLRect) * num_dirty_rects);
-}
-void spice_qxl_add_memslot(QXLInstance *, QXLDevMemSlot *) {}
-void spice_qxl_del_memslot(QXLInstance *, uint32_t, uint32_t) {}
-void spice_qxl_reset_memslots(QXLInstance *) {}
-void spice_qxl_destroy_surfaces(QXLInstance *) {}
-void spice_qxl_destroy_primary_surface(QXLInstance *, uint32_t) {}
-void spice_qxl_create_primary_surface(QXLInstance *, uint32_t, QXLDevSurfaceCreate *) {}
-void spice_qxl_reset_image_cache(QXLInstance *) {}
-void spice_qxl_reset_cursor(QXLInstance *) {}
-void spice_qxl_destroy_surface_wait(QXLInstance *, uint32_t) {}
-void spice_qxl_loadvm_commands(QXLInstance *, struct QXLCommandExt *, uint32_t) {}
-void spice_qxl_update_area_async(QXLInstance *qxl, uint32_t, struct QXLRect *, uint32_t,
-                                 uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_add_memslot_async(QXLInstance *qxl, QXLDevMemSlot *, uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_destroy_surfaces_async(QXLInstance *qxl, uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_destroy_primary_surface_async(QXLInstance *qxl, uint32_t, uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_create_primary_surface_async(QXLInstance *qxl, uint32_t, QXLDevSurfaceCreate *,
-                                            uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_destroy_surface_async(QXLInstance *qxl, uint32_t, uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_flush_surfaces_async(QXLInstance *qxl, uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_monitors_config_async(QXLInstance *qxl, QXLPHYSICAL, int, uint64_t cookie) {
-    complete_async(qxl, cookie);
-}
-void spice_qxl_driver_unload(QXLInstance *) {}
-void spice_qxl_set_max_monitors(QXLInstance *qxl, unsigned int max_monitors) {
-    if (auto *st = qxl_state(qxl)) st->max_monitors = max_monitors;
-}
-void spice_qxl_set_device_info(QXLInstance *, const char *, uint32_t, uint32_t) {}
-void spice_qxl_gl_scanout(QXLInstance *, int fd, uint32_t, uint32_t, uint32_t, uint32_t, int) {
-    not_supported(__func__);
-    if (fd >= 0) ::close(fd); // ownership of the dmabuf fd passes to us
-}
-void spice_qxl_gl_draw_async(QXLInstance *qxl, uint32_t, uint32_t, uint32_t, uint32_t,
-                             uint64_t cookie) {
-    not_supported(__func__);
-    complete_async(qxl, cookie);
-}
 
 // ---- record/replay of QXL command streams: not supported ---------------------
 
