@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -509,12 +510,15 @@ void server::disconnect_all() {
 
 void server::register_channel(channel_service svc) {
     unregister_channel(svc.type, svc.id);
+    const uint8_t type = svc.type;
     _channels.push_back(std::move(svc));
+    if (type == SPICE_CHANNEL_DISPLAY) update_mouse_mode(); // inputs (issue 5): display count
 }
 
 void server::unregister_channel(uint8_t type, uint8_t id) {
-    std::erase_if(_channels,
-                  [&](const channel_service &c) { return c.type == type && c.id == id; });
+    const auto n = std::erase_if(
+        _channels, [&](const channel_service &c) { return c.type == type && c.id == id; });
+    if (n > 0 && type == SPICE_CHANNEL_DISPLAY) update_mouse_mode(); // inputs (issue 5)
 }
 
 std::vector<msg::channel_id> server::channel_list() const {
@@ -536,13 +540,20 @@ uint32_t server::multi_media_time() const noexcept {
                                      .count());
 }
 
+// ---- mouse modes (inputs channel, issue 5): the reference's rules ----------
 server::mouse_mode_state server::mouse_modes() const noexcept {
-    mouse_mode_state m;
-    // Client (absolute) mode needs a tablet and a single display, or the
-    // agent carrying the mouse (the reference's rule).
+    // Client (absolute) mode needs the display side's consent (a primary
+    // surface with a hardware cursor), and either the agent carrying the
+    // mouse or a tablet with exactly one QXL and one display channel
+    // (reds_update_mouse_mode).
+    const auto displays =
+        std::count_if(_channels.begin(), _channels.end(),
+                      [](const channel_service &c) { return c.type == SPICE_CHANNEL_DISPLAY; });
     const bool client_allowed =
-        (_interfaces.tablet() != nullptr && _interfaces.qxls().size() <= 1) ||
-        (_config.agent_mouse() && _interfaces.vdagent() != nullptr);
+        _display_allows_client_mouse &&
+        ((_config.agent_mouse() && _interfaces.vdagent() != nullptr) ||
+         (_interfaces.tablet() != nullptr && _interfaces.qxls().size() == 1 && displays == 1));
+    mouse_mode_state m;
     m.supported = SPICE_MOUSE_MODE_SERVER | (client_allowed ? SPICE_MOUSE_MODE_CLIENT : 0);
     m.current = _mouse_mode;
     return m;
@@ -561,20 +572,44 @@ void server::request_mouse_mode(uint32_t mode) {
     if (mode == _mouse_mode) return;
     _mouse_mode = mode;
     for (auto &[id, sess] : _sessions)
-        if (sess->main != nullptr) sess->main->push_mouse_mode(m.supported, _mouse_mode);
+        if (sess->main != nullptr) sess->main->push_mouse_mode(m.supported, mode);
 }
 
 void server::update_mouse_mode() {
+    // The mode itself only changes on a client's request, except that client
+    // mode ends when it stops being allowed (the reference's rule; spice-gtk
+    // requests client mode whenever MOUSE_MODE says it is supported).
     const auto m = mouse_modes();
-    uint32_t next = _mouse_mode;
-    if ((m.supported & SPICE_MOUSE_MODE_CLIENT) == 0)
-        next = SPICE_MOUSE_MODE_SERVER;
-    else if (_interfaces.tablet() != nullptr)
-        next = SPICE_MOUSE_MODE_CLIENT;
-    _mouse_mode = next;
+    const bool allowed = (m.supported & SPICE_MOUSE_MODE_CLIENT) != 0;
+    if (allowed == _client_mouse_allowed) return;
+    _client_mouse_allowed = allowed;
+    if (!allowed) _mouse_mode = SPICE_MOUSE_MODE_SERVER;
     for (auto &[id, sess] : _sessions)
         if (sess->main != nullptr) sess->main->push_mouse_mode(m.supported, _mouse_mode);
 }
+
+void server::set_client_mouse_allowed(bool allowed, int x_res, int y_res) {
+    if (!allowed && !_display_allows_client_mouse) return;
+    _monitor_x_res = x_res;
+    _monitor_y_res = y_res;
+    _display_allows_client_mouse = allowed;
+    update_mouse_mode();
+    push_tablet_logical_size();
+}
+
+void server::push_tablet_logical_size() {
+    SpiceTabletInstance *tablet = _interfaces.tablet();
+    if (tablet == nullptr || !_client_mouse_allowed) return;
+    auto *sif = reinterpret_cast<const SpiceTabletInterface *>(tablet->base.sif);
+    if (sif->set_logical_size != nullptr)
+        sif->set_logical_size(tablet, _monitor_x_res, _monitor_y_res);
+}
+
+session *server::find_session(uint32_t id) noexcept {
+    auto it = _sessions.find(id);
+    return it == _sessions.end() ? nullptr : it->second.get();
+}
+// ---- end mouse modes ---------------------------------------------------------
 
 void server::shutdown() {
     if (_control == nullptr) return;
