@@ -38,6 +38,7 @@ struct channel_limits {
     uint32_t max_message_size = 64 * 1024;
     /// Bytes queued for sending before the client counts as stuck.
     size_t max_queued_bytes = 4 * 1024 * 1024;
+
     /// Idle time after which a PING checks that the client is alive.
     std::chrono::milliseconds ping_interval{15'000};
     /// A PING unanswered this long ends the channel (a dead peer).
@@ -99,6 +100,14 @@ class channel_client {
     virtual void on_stopped() {}
 
     const std::stop_token stop_token() const noexcept { return _stop.get_token(); }
+    /// Bytes marshalled but not yet handed to the socket.
+    size_t queued_bytes() const noexcept { return _queued_bytes; }
+    /// Drops every message not yet handed to the socket (a display client
+    /// that fell behind replaces them with the current picture).
+    void clear_queue() noexcept {
+        _queue.clear();
+        _queued_bytes = 0;
+    }
 
   private:
     bool enqueue(std::vector<uint8_t> buf);

@@ -489,6 +489,8 @@ task<void> server::run_main(std::unique_ptr<main_channel_client> mcc) {
     if (auto it = _sessions.find(id); it != _sessions.end()) {
         for (auto *c : it->second->channels)
             c->stop("session ended");
+        for (auto &hook : it->second->stop_hooks)
+            hook();
         _sessions.erase(it);
     }
     RS_LOG_INFO("server", "session {:#x} ended", id);

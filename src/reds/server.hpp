@@ -4,6 +4,7 @@
 
 #include <spice.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -33,6 +34,10 @@ struct session {
     uint32_t id = 0;
     main_channel_client *main = nullptr;
     std::vector<channel_client *> channels;
+    /// How to stop this session's channels that live on other shards
+    /// (display, cursor): each posts to its shard. Called on the control
+    /// shard when the session ends.
+    std::vector<std::function<void()>> stop_hooks;
 };
 
 /// A channel other than main that clients may link to. `serve` takes over
@@ -44,6 +49,15 @@ struct channel_service {
     caps channel_caps; ///< what the server advertises in the link reply
     std::function<task<void>(std::unique_ptr<stream>, channel_link, session &)> serve;
 };
+
+// ---- inputs channel (issue 5) ------------------------------------------------
+/// Server-wide state of a channel implemented in a component above reds
+/// (src/input), which rs_reds cannot name. The server owns it so that it
+/// outlives every client of the channel. Control shard.
+struct channel_owner {
+    virtual ~channel_owner() = default;
+};
+// ---- end inputs channel ------------------------------------------------------
 
 /// The server. Created by spice_server_new on the VMM's thread. After init
 /// everything here lives on the control shard: host-driven on the VMM's
@@ -106,10 +120,27 @@ class server {
     void request_mouse_mode(uint32_t mode);
     /// Re-evaluates which modes are allowed (a tablet or agent came or went).
     void update_mouse_mode();
+    /// Any thread: the VMM asks from its own threads and must never wait.
     bool is_server_mouse() const noexcept { return _mouse_mode == SPICE_MOUSE_MODE_SERVER; }
+    // ---- inputs channel (issue 5) ------------------------------------------
+    /// reds_update_client_mouse_allowed: the display side reports whether its
+    /// primary surface allows client mouse (hardware cursor) and its size.
+    /// Client mode needs it, as in the reference; the tablet learns the size.
+    void set_client_mouse_allowed(bool allowed, int x_res, int y_res);
+    /// Tells a registered tablet the monitor size when client mouse is
+    /// allowed (after a tablet or the display size arrived).
+    void push_tablet_logical_size();
+    /// The live session with this id, or nullptr.
+    session *find_session(uint32_t id) noexcept;
+    channel_owner *inputs_state() noexcept { return _inputs.get(); }
+    void set_inputs_state(std::unique_ptr<channel_owner> st) { _inputs = std::move(st); }
+    // ---- end inputs channel ------------------------------------------------
     uint32_t display_channels_hint() const noexcept;
     uint32_t multi_media_time() const noexcept;
     uint32_t ram_hint() const noexcept { return _ram_hint; }
+    /// spice_server_vm_start/stop: QXL workers fetch commands only while running.
+    bool vm_running() const noexcept { return _vm_running; }
+    void set_vm_running(bool running) noexcept { _vm_running = running; }
     void set_ram_hint(uint32_t bytes) noexcept { _ram_hint = bytes; }
 
     /// The ports actually bound (port 0 in the config binds an ephemeral one).
@@ -139,13 +170,20 @@ class server {
     size_t _pending_links = 0;
     std::unordered_map<uint32_t, std::unique_ptr<session>> _sessions;
     std::vector<channel_service> _channels;
-    uint32_t _mouse_mode = SPICE_MOUSE_MODE_SERVER;
+    std::atomic<uint32_t> _mouse_mode{SPICE_MOUSE_MODE_SERVER}; // read by is_server_mouse
+    // inputs channel (issue 5): the reference's mouse-mode inputs
+    bool _display_allows_client_mouse = false;
+    bool _client_mouse_allowed = false; // as last pushed to the clients
+    int _monitor_x_res = 0;
+    int _monitor_y_res = 0;
     uint32_t _ram_hint = 0;
+    bool _vm_running = false;
     int _bound_port = -1;
     int _bound_tls_port = -1;
     std::chrono::milliseconds _link_timeout{default_link_timeout};
     std::vector<fd_handle> _listeners_plain;
     std::vector<fd_handle> _listeners_tls;
+    std::unique_ptr<channel_owner> _inputs; // inputs channel (issue 5); last: destroyed first
 };
 
 } // namespace rs

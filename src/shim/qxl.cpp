@@ -1,27 +1,34 @@
-// The spice_qxl_* entry points: calls from the VMM's threads about one QXL
-// device. Until the display shard lands they record state and answer:
-// synchronous calls return at once, async ones complete on the VMM's loop.
+// The spice_qxl_* entry points: calls from the VMM's threads (vCPU threads,
+// the main loop) about one QXL device. Each becomes a message to the
+// device's display shard: synchronous calls wait for it, _async ones return
+// at once and complete through QXLInterface::async_complete from the display
+// shard, as the reference's worker thread does.
 #include <spice.h>
 
 #include <unistd.h>
 
 #include <cstring>
+#include <vector>
 
 #include "runtime/log.hpp"
 #include "shim/shim_state.hpp"
 
 namespace {
 
-QXLState *qxl_state(QXLInstance *qxl) { return qxl != nullptr ? qxl->st : nullptr; }
+rs::qxl_device *device_of(QXLInstance *qxl, const char *fn) {
+    if (qxl == nullptr || qxl->st == nullptr || !qxl->st->device) {
+        RS_LOG_RATELIMITED("shim", "{} on a QXL instance that was never added; ignored", fn);
+        return nullptr;
+    }
+    return qxl->st->device.get();
+}
 
-/// Completes an async QXL call from the VMM's loop thread: until the
-/// display shard exists there is no worker thread to answer from.
-void complete_async(QXLInstance *qxl, uint64_t cookie) {
-    auto *st = qxl_state(qxl);
-    if (st == nullptr || st->reds == nullptr) return;
+/// Answers an async call on a device we do not know, so the VMM never waits
+/// forever: from the calling thread, as there is no worker to answer from.
+void complete_unknown(QXLInstance *qxl, uint64_t cookie) {
+    if (qxl == nullptr || qxl->base.sif == nullptr) return;
     auto *sif = reinterpret_cast<const QXLInterface *>(qxl->base.sif);
-    if (!st->reds->srv.initialized() || sif->async_complete == nullptr) return;
-    st->reds->srv.control().post([qxl, sif, cookie] { sif->async_complete(qxl, cookie); });
+    if (sif->async_complete != nullptr) sif->async_complete(qxl, cookie);
 }
 
 } // namespace
@@ -30,67 +37,183 @@ using rs::shim::not_supported;
 
 extern "C" {
 
-void spice_qxl_wakeup(QXLInstance *) {}
-void spice_qxl_oom(QXLInstance *) {}
+void spice_qxl_wakeup(QXLInstance *qxl) {
+    if (auto *d = device_of(qxl, __func__)) d->post([](rs::qxl_device &x) { x.wakeup(); });
+}
+
+void spice_qxl_oom(QXLInstance *qxl) {
+    if (auto *d = device_of(qxl, __func__)) d->post([](rs::qxl_device &x) { x.oom(); });
+}
+
 void spice_qxl_start(QXLInstance *qxl) {
-    if (auto *st = qxl_state(qxl)) st->running = true;
+    if (auto *d = device_of(qxl, __func__)) d->sync_call([](rs::qxl_device &x) { x.start(); });
 }
+
 void spice_qxl_stop(QXLInstance *qxl) {
-    if (auto *st = qxl_state(qxl)) st->running = false;
+    if (auto *d = device_of(qxl, __func__)) d->sync_call([](rs::qxl_device &x) { x.stop(); });
 }
-void spice_qxl_update_area(QXLInstance *, uint32_t, struct QXLRect *, struct QXLRect *dirty_rects,
-                           uint32_t num_dirty_rects, uint32_t) {
-    if (dirty_rects != nullptr) std::memset(dirty_rects, 0, sizeof(QXLRect) * num_dirty_rects);
+
+void spice_qxl_update_area(QXLInstance *qxl, uint32_t surface_id, struct QXLRect *area,
+                           struct QXLRect *dirty_rects, uint32_t num_dirty_rects,
+                           uint32_t clear_dirty_region) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr || area == nullptr) return;
+    const QXLRect a = *area;
+    std::vector<QXLRect> dirty(dirty_rects != nullptr ? num_dirty_rects : 0);
+    d->sync_call(
+        [&](rs::qxl_device &x) { x.update_area(surface_id, a, dirty, clear_dirty_region != 0); });
+    if (!dirty.empty()) std::memcpy(dirty_rects, dirty.data(), dirty.size() * sizeof(QXLRect));
 }
-void spice_qxl_add_memslot(QXLInstance *, QXLDevMemSlot *) {}
-void spice_qxl_del_memslot(QXLInstance *, uint32_t, uint32_t) {}
-void spice_qxl_reset_memslots(QXLInstance *) {}
-void spice_qxl_destroy_surfaces(QXLInstance *) {}
-void spice_qxl_destroy_primary_surface(QXLInstance *, uint32_t) {}
-void spice_qxl_create_primary_surface(QXLInstance *, uint32_t, QXLDevSurfaceCreate *) {}
-void spice_qxl_reset_image_cache(QXLInstance *) {}
-void spice_qxl_reset_cursor(QXLInstance *) {}
-void spice_qxl_destroy_surface_wait(QXLInstance *, uint32_t) {}
-void spice_qxl_loadvm_commands(QXLInstance *, struct QXLCommandExt *, uint32_t) {}
-void spice_qxl_update_area_async(QXLInstance *qxl, uint32_t, struct QXLRect *, uint32_t,
-                                 uint64_t cookie) {
-    complete_async(qxl, cookie);
+
+void spice_qxl_update_area_async(QXLInstance *qxl, uint32_t surface_id, struct QXLRect *area,
+                                 uint32_t clear_dirty_region, uint64_t cookie) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr || area == nullptr) return complete_unknown(qxl, cookie);
+    const QXLRect a = *area;
+    d->async_call(cookie, [qxl, surface_id, a, clear_dirty_region](rs::qxl_device &x) {
+        QXLRect dirty{};
+        x.update_area(surface_id, a, std::span(&dirty, 1), clear_dirty_region != 0);
+        auto *sif = reinterpret_cast<const QXLInterface *>(qxl->base.sif);
+        if (sif->update_area_complete != nullptr)
+            sif->update_area_complete(qxl, surface_id, &dirty, 1);
+    });
 }
-void spice_qxl_add_memslot_async(QXLInstance *qxl, QXLDevMemSlot *, uint64_t cookie) {
-    complete_async(qxl, cookie);
+
+void spice_qxl_add_memslot(QXLInstance *qxl, QXLDevMemSlot *slot) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr || slot == nullptr) return;
+    const QXLDevMemSlot copy = *slot;
+    d->sync_call([copy](rs::qxl_device &x) { x.add_memslot(copy); });
 }
+
+void spice_qxl_add_memslot_async(QXLInstance *qxl, QXLDevMemSlot *slot, uint64_t cookie) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr || slot == nullptr) return complete_unknown(qxl, cookie);
+    const QXLDevMemSlot copy = *slot;
+    d->async_call(cookie, [copy](rs::qxl_device &x) { x.add_memslot(copy); });
+}
+
+void spice_qxl_del_memslot(QXLInstance *qxl, uint32_t slot_group_id, uint32_t slot_id) {
+    if (auto *d = device_of(qxl, __func__))
+        d->sync_call([=](rs::qxl_device &x) { x.del_memslot(slot_group_id, slot_id); });
+}
+
+void spice_qxl_reset_memslots(QXLInstance *qxl) {
+    if (auto *d = device_of(qxl, __func__))
+        d->sync_call([](rs::qxl_device &x) { x.reset_memslots(); });
+}
+
+void spice_qxl_destroy_surfaces(QXLInstance *qxl) {
+    if (auto *d = device_of(qxl, __func__))
+        d->sync_call([](rs::qxl_device &x) { x.destroy_surfaces(); });
+}
+
 void spice_qxl_destroy_surfaces_async(QXLInstance *qxl, uint64_t cookie) {
-    complete_async(qxl, cookie);
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr) return complete_unknown(qxl, cookie);
+    d->async_call(cookie, [](rs::qxl_device &x) { x.destroy_surfaces(); });
 }
-void spice_qxl_destroy_primary_surface_async(QXLInstance *qxl, uint32_t, uint64_t cookie) {
-    complete_async(qxl, cookie);
+
+void spice_qxl_destroy_primary_surface(QXLInstance *qxl, uint32_t surface_id) {
+    if (auto *d = device_of(qxl, __func__))
+        d->sync_call([=](rs::qxl_device &x) { x.destroy_primary(surface_id); });
 }
-void spice_qxl_create_primary_surface_async(QXLInstance *qxl, uint32_t, QXLDevSurfaceCreate *,
-                                            uint64_t cookie) {
-    complete_async(qxl, cookie);
+
+void spice_qxl_destroy_primary_surface_async(QXLInstance *qxl, uint32_t surface_id,
+                                             uint64_t cookie) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr) return complete_unknown(qxl, cookie);
+    d->async_call(cookie, [=](rs::qxl_device &x) { x.destroy_primary(surface_id); });
 }
-void spice_qxl_destroy_surface_async(QXLInstance *qxl, uint32_t, uint64_t cookie) {
-    complete_async(qxl, cookie);
+
+void spice_qxl_create_primary_surface(QXLInstance *qxl, uint32_t surface_id,
+                                      QXLDevSurfaceCreate *surface) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr || surface == nullptr) return;
+    const QXLDevSurfaceCreate copy = *surface;
+    d->sync_call([=](rs::qxl_device &x) { x.create_primary(surface_id, copy); });
 }
+
+void spice_qxl_create_primary_surface_async(QXLInstance *qxl, uint32_t surface_id,
+                                            QXLDevSurfaceCreate *surface, uint64_t cookie) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr || surface == nullptr) return complete_unknown(qxl, cookie);
+    const QXLDevSurfaceCreate copy = *surface;
+    d->async_call(cookie, [=](rs::qxl_device &x) { x.create_primary(surface_id, copy); });
+}
+
+void spice_qxl_reset_image_cache(QXLInstance *qxl) {
+    if (auto *d = device_of(qxl, __func__))
+        d->sync_call([](rs::qxl_device &x) { x.reset_image_cache(); });
+}
+
+void spice_qxl_reset_cursor(QXLInstance *qxl) {
+    if (auto *d = device_of(qxl, __func__))
+        d->sync_call([](rs::qxl_device &x) { x.reset_cursor(); });
+}
+
+void spice_qxl_destroy_surface_wait(QXLInstance *qxl, uint32_t surface_id) {
+    if (auto *d = device_of(qxl, __func__))
+        d->sync_call([=](rs::qxl_device &x) { x.destroy_surface(surface_id); });
+}
+
+void spice_qxl_destroy_surface_async(QXLInstance *qxl, uint32_t surface_id, uint64_t cookie) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr) return complete_unknown(qxl, cookie);
+    d->async_call(cookie, [=](rs::qxl_device &x) { x.destroy_surface(surface_id); });
+}
+
+void spice_qxl_loadvm_commands(QXLInstance *qxl, struct QXLCommandExt *ext, uint32_t count) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr || ext == nullptr) return;
+    std::vector<QXLCommandExt> cmds(ext, ext + count);
+    d->sync_call([&](rs::qxl_device &x) { x.loadvm_commands(cmds); });
+}
+
 void spice_qxl_flush_surfaces_async(QXLInstance *qxl, uint64_t cookie) {
-    complete_async(qxl, cookie);
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr) return complete_unknown(qxl, cookie);
+    d->async_call(cookie, [](rs::qxl_device &x) { x.flush_surfaces(); });
 }
-void spice_qxl_monitors_config_async(QXLInstance *qxl, QXLPHYSICAL, int, uint64_t cookie) {
-    complete_async(qxl, cookie);
+
+void spice_qxl_monitors_config_async(QXLInstance *qxl, QXLPHYSICAL monitors_config, int group_id,
+                                     uint64_t cookie) {
+    auto *d = device_of(qxl, __func__);
+    if (d == nullptr) return complete_unknown(qxl, cookie);
+    d->async_call(cookie, [=](rs::qxl_device &x) { x.monitors_config(monitors_config, group_id); });
 }
-void spice_qxl_driver_unload(QXLInstance *) {}
+
+void spice_qxl_driver_unload(QXLInstance *qxl) {
+    // The guest driver is gone: its surfaces go with it (the reference
+    // drops the driver's monitors config and streams here).
+    if (auto *d = device_of(qxl, __func__)) d->post([](rs::qxl_device &) {});
+}
+
 void spice_qxl_set_max_monitors(QXLInstance *qxl, unsigned int max_monitors) {
-    if (auto *st = qxl_state(qxl)) st->max_monitors = max_monitors;
+    if (auto *d = device_of(qxl, __func__))
+        d->post([=](rs::qxl_device &x) { x.set_max_monitors(max_monitors); });
 }
-void spice_qxl_set_device_info(QXLInstance *, const char *, uint32_t, uint32_t) {}
+
+void spice_qxl_set_device_info(QXLInstance *qxl, const char *device_address,
+                               uint32_t device_display_id_start, uint32_t device_display_id_count) {
+    (void)device_of(qxl, __func__);
+    RS_LOG_DEBUG("shim", "QXL device info: {} displays {}+{}",
+                 device_address != nullptr ? device_address : "(none)", device_display_id_start,
+                 device_display_id_count);
+}
+
 void spice_qxl_gl_scanout(QXLInstance *, int fd, uint32_t, uint32_t, uint32_t, uint32_t, int) {
     not_supported(__func__);
     if (fd >= 0) ::close(fd); // ownership of the dmabuf fd passes to us
 }
+
 void spice_qxl_gl_draw_async(QXLInstance *qxl, uint32_t, uint32_t, uint32_t, uint32_t,
                              uint64_t cookie) {
     not_supported(__func__);
-    complete_async(qxl, cookie);
+    if (auto *d = device_of(qxl, __func__))
+        d->async_call(cookie, [](rs::qxl_device &) {});
+    else
+        complete_unknown(qxl, cookie);
 }
 
 } // extern "C"

@@ -6,6 +6,7 @@
 
 #include <string_view>
 
+#include "display/qxl_device.hpp"
 #include "reds/server.hpp"
 
 /// The opaque SpiceServer of <spice.h>: owns the ringspice server. Created
@@ -15,12 +16,13 @@ struct RedsState {
 };
 
 /// The opaque per-instance state behind QXLInstance::st: which server the
-/// device belongs to and what the VMM told us of it. VMM threads write it
-/// only through spice_qxl_* calls, which the display shard will serialise.
+/// device belongs to and the device itself, which lives on its display
+/// shard. Written on the VMM thread at add/remove_interface only.
 struct QXLState {
     RedsState *reds = nullptr;
-    bool running = false;
-    uint32_t max_monitors = 1;
+    /// The device; shared so that session stop hooks can hold it weakly.
+    std::shared_ptr<rs::qxl_device> device;
+    rs::shard *home = nullptr;
 };
 
 namespace rs::shim {

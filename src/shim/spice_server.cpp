@@ -9,14 +9,28 @@
 #include <cstring>
 #include <memory>
 
+#include "display/display_shards.hpp"
+#include "display/qxl_channels.hpp"
+#include "input/inputs_channel.hpp"
 #include "reds/server.hpp"
 #include "runtime/log.hpp"
 #include "shim/shim_state.hpp"
 
-/// The state behind SpiceKbdInstance::st: the LED state the VMM pushed.
+// ---- inputs (issue 5) ---------------------------------------------------------
+/// The state behind SpiceKbdInstance::st: the LED state the VMM pushed and
+/// the inputs channel that forwards it. Created on the control shard when
+/// the keyboard is added; never freed, as the keyboard is never removed.
 struct SpiceKbdState {
     int leds = 0;
+    rs::inputs_channel *inputs = nullptr;
 };
+
+/// The state behind SpiceTabletInstance::st: which server the tablet belongs
+/// to, so spice_server_remove_interface can find it (as the reference does).
+struct SpiceTabletState {
+    RedsState *reds = nullptr;
+};
+// ---- end inputs ---------------------------------------------------------------
 
 namespace {
 
@@ -72,20 +86,25 @@ int spice_server_add_interface(SpiceServer *s, SpiceBaseInstance *sin) {
         const std::string_view type = sin->sif->type;
         if (type == SPICE_INTERFACE_QXL) {
             auto *qxl = reinterpret_cast<QXLInstance *>(sin);
-            qxl->st = new QXLState{.reds = s};
-            auto *sif = reinterpret_cast<const QXLInterface *>(sin->sif);
-            QXLDevInitInfo info{};
-            if (sif->get_init_info != nullptr) sif->get_init_info(qxl, &info);
-            s->srv.set_ram_hint(static_cast<uint32_t>(info.qxl_ram_size));
-            RS_LOG_INFO(
-                "shim",
-                "QXL {} attached: {} memslot groups, {} surfaces; the display channel lands with "
-                "the display shard",
-                qxl->id, info.num_memslots_groups, info.n_surfaces);
-        } else if (type == SPICE_INTERFACE_KEYBOARD) {
-            reinterpret_cast<SpiceKbdInstance *>(sin)->st = new SpiceKbdState{};
-        } else if (type == SPICE_INTERFACE_TABLET) {
+            auto &home = rs::display_shards::instance().acquire();
+            auto *st = new QXLState{
+                .reds = s, .device = std::make_shared<rs::qxl_device>(qxl, home), .home = &home};
+            qxl->st = st;
+            s->srv.set_ram_hint(static_cast<uint32_t>(st->device->init_info().qxl_ram_size));
+            rs::register_qxl_channels(s->srv, st->device);
+            if (s->srv.vm_running()) st->device->post([](rs::qxl_device &d) { d.start(); });
             s->srv.update_mouse_mode();
+        } else if (type == SPICE_INTERFACE_KEYBOARD) { // inputs (issue 5)
+            auto &inputs = rs::inputs_channel::ensure(s->srv);
+            reinterpret_cast<SpiceKbdInstance *>(sin)->st =
+                new SpiceKbdState{.leds = 0, .inputs = &inputs};
+        } else if (type == SPICE_INTERFACE_MOUSE) { // inputs (issue 5)
+            rs::inputs_channel::ensure(s->srv);
+        } else if (type == SPICE_INTERFACE_TABLET) { // inputs (issue 5)
+            rs::inputs_channel::ensure(s->srv);
+            reinterpret_cast<SpiceTabletInstance *>(sin)->st = new SpiceTabletState{.reds = s};
+            s->srv.update_mouse_mode();
+            s->srv.push_tablet_logical_size();
         }
         return rc;
     });
@@ -96,14 +115,35 @@ int spice_server_remove_interface(SpiceBaseInstance *sin) {
     // the same for the kinds that carry one.
     if (sin == nullptr || sin->sif == nullptr) return -1;
     const std::string_view type = sin->sif->type;
+    if (type == SPICE_INTERFACE_TABLET) { // inputs (issue 5)
+        auto *tablet = reinterpret_cast<SpiceTabletInstance *>(sin);
+        SpiceTabletState *st = tablet->st;
+        if (st == nullptr || st->reds == nullptr) return -1;
+        RedsState *s = st->reds;
+        const int rc = s->srv.on_control([s, sin] {
+            const int r = s->srv.interfaces().remove_interface(sin);
+            if (r == 0) s->srv.update_mouse_mode(); // client mode may end
+            return r;
+        });
+        if (rc == 0) {
+            delete st;
+            tablet->st = nullptr;
+        }
+        return rc;
+    }
     if (type == SPICE_INTERFACE_QXL) {
         auto *qxl = reinterpret_cast<QXLInstance *>(sin);
         QXLState *st = qxl->st;
         if (st == nullptr || st->reds == nullptr) return -1;
         RedsState *s = st->reds;
-        const int rc =
-            s->srv.on_control([s, sin] { return s->srv.interfaces().remove_interface(sin); });
+        const int rc = s->srv.on_control([s, sin, qxl] {
+            const int r = s->srv.interfaces().remove_interface(sin);
+            if (r == 0) rs::unregister_qxl_channels(s->srv, qxl->id);
+            return r;
+        });
         if (rc == 0) {
+            st->device->shutdown();
+            rs::display_shards::instance().release(*st->home);
             delete st;
             qxl->st = nullptr;
         }
@@ -271,17 +311,33 @@ void spice_server_set_seamless_migration(SpiceServer *s, int enable) {
 }
 
 int spice_server_is_server_mouse(SpiceServer *s) {
+    // inputs (issue 5): an atomic read, so a VMM thread never waits on the
+    // control shard for it.
     if (s == nullptr) return 1;
-    return s->srv.on_control([s] { return s->srv.is_server_mouse() ? 1 : 0; });
+    return s->srv.is_server_mouse() ? 1 : 0;
 }
 
-void spice_server_vm_start(SpiceServer *s) {
-    if (s != nullptr) RS_LOG_DEBUG("shim", "VM started");
+/// Starts or stops every QXL worker: the reference fetches guest commands
+/// only while the VM runs.
+static void set_vm_running(SpiceServer *s, bool running) {
+    if (s == nullptr) return;
+    s->srv.on_control([s, running] {
+        s->srv.set_vm_running(running);
+        for (QXLInstance *qxl : s->srv.interfaces().qxls()) {
+            if (qxl->st == nullptr || !qxl->st->device) continue;
+            qxl->st->device->post([running](rs::qxl_device &d) {
+                if (running)
+                    d.start();
+                else
+                    d.stop();
+            });
+        }
+    });
 }
 
-void spice_server_vm_stop(SpiceServer *s) {
-    if (s != nullptr) RS_LOG_DEBUG("shim", "VM stopped");
-}
+void spice_server_vm_start(SpiceServer *s) { set_vm_running(s, true); }
+
+void spice_server_vm_stop(SpiceServer *s) { set_vm_running(s, false); }
 
 // ---- migration: the settings are kept; clients are not moved -----------------
 
@@ -332,9 +388,10 @@ int spice_server_migrate_switch(SpiceServer *s) {
 
 // ---- input ------------------------------------------------------------------
 
-int spice_server_kbd_leds(SpiceKbdInstance *sin, int leds) {
+int spice_server_kbd_leds(SpiceKbdInstance *sin, int leds) { // inputs (issue 5)
     if (sin == nullptr || sin->st == nullptr) return -1;
-    sin->st->leds = leds; // pushed to the inputs channel once it exists
+    sin->st->leds = leds;
+    if (sin->st->inputs != nullptr) sin->st->inputs->post_leds(static_cast<uint8_t>(leds));
     return 0;
 }
 

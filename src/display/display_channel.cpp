@@ -1,0 +1,218 @@
+#include "display/display_channel.hpp"
+
+#include <spice/enums.h>
+
+#include <algorithm>
+#include <variant>
+
+#include "display/cursor_messages.hpp"
+#include "display/display_messages.hpp"
+#include "runtime/log.hpp"
+
+namespace rs {
+
+namespace {
+
+channel_limits display_limits() {
+    channel_limits l;
+    // Whole-surface images are large; the resync policy bounds the queue
+    // well below this hard cap.
+    l.max_queued_bytes = 256u << 20;
+    return l;
+}
+
+/// The bitmap format that carries a surface format's pixels.
+std::optional<uint8_t> bitmap_format_of(uint32_t surface_format) {
+    switch (surface_format) {
+    case SPICE_SURFACE_FMT_32_xRGB:
+        return SPICE_BITMAP_FMT_32BIT;
+    case SPICE_SURFACE_FMT_32_ARGB:
+        return SPICE_BITMAP_FMT_RGBA;
+    case SPICE_SURFACE_FMT_16_555:
+        return SPICE_BITMAP_FMT_16BIT;
+    case SPICE_SURFACE_FMT_8_A:
+        return SPICE_BITMAP_FMT_8BIT_A;
+    case SPICE_SURFACE_FMT_1_A:
+        return SPICE_BITMAP_FMT_1BIT_LE;
+    default:
+        return std::nullopt;
+    }
+}
+
+} // namespace
+
+display_channel_client::display_channel_client(qxl_device &dev, std::unique_ptr<stream> s,
+                                               channel_link link)
+    : channel_client(std::move(s), std::move(link), /*handle_acks=*/true, display_limits())
+    , _dev(dev)
+    , _lz4(this->link().channel_caps.has(SPICE_DISPLAY_CAP_LZ4_COMPRESSION)) {}
+
+void display_channel_client::on_start() { send_full_state(); }
+
+void display_channel_client::send_full_state() {
+    _surfaces.clear();
+    if (_dev.has_primary()) {
+        const uint32_t pid = _dev.primary_id();
+        // The primary first: the client creates its window from it.
+        if (auto *img = _dev.surfaces().image(pid)) {
+            on_surface_created(pid, static_cast<uint32_t>(pixman_image_get_width(img)),
+                               static_cast<uint32_t>(pixman_image_get_height(img)),
+                               SPICE_SURFACE_FMT_32_xRGB, true);
+            send_surface_image(pid);
+        }
+        on_mark();
+    }
+}
+
+void display_channel_client::send_surface_image(uint32_t id) {
+    auto *img = _dev.surfaces().image(id);
+    if (img == nullptr) return;
+    const draw::rect full{0, 0, pixman_image_get_width(img), pixman_image_get_height(img)};
+    if (full.empty()) return;
+    auto px = _dev.surfaces().read_area(id, full);
+    if (!px) {
+        RS_LOG_RATELIMITED("display", "surface {} not readable: {}", id, px.error().message());
+        return;
+    }
+    auto fmt = bitmap_format_of(px->format);
+    if (!fmt) return;
+    auto image = std::make_shared<draw::image>();
+    image->type = SPICE_IMAGE_TYPE_BITMAP;
+    image->width = px->width;
+    image->height = px->height;
+    draw::bitmap bmp;
+    bmp.format = *fmt;
+    bmp.flags = SPICE_BITMAP_FLAGS_TOP_DOWN;
+    bmp.width = px->width;
+    bmp.height = px->height;
+    bmp.stride = px->stride;
+    bmp.data.parts.emplace_back(px->data.data(), px->data.size());
+    image->payload = std::move(bmp);
+    draw::drawable d;
+    d.surface_id = id;
+    d.bbox = full;
+    draw::copy op;
+    op.src = image;
+    op.src_area = full;
+    d.op = std::move(op);
+    on_drawable(d);
+}
+
+void display_channel_client::on_surface_created(uint32_t id, uint32_t width, uint32_t height,
+                                                uint32_t format, bool primary) {
+    if (std::find(_surfaces.begin(), _surfaces.end(), id) == _surfaces.end())
+        _surfaces.push_back(id);
+    send(msg::display_surface_create{
+        .surface_id = id,
+        .width = width,
+        .height = height,
+        .format = format,
+        .flags = primary ? static_cast<uint32_t>(SPICE_SURFACE_FLAGS_PRIMARY) : 0u});
+}
+
+void display_channel_client::on_surface_destroyed(uint32_t id) {
+    auto it = std::find(_surfaces.begin(), _surfaces.end(), id);
+    if (it == _surfaces.end()) return;
+    _surfaces.erase(it);
+    send(msg::display_surface_destroy{.surface_id = id});
+}
+
+void display_channel_client::on_mark() {
+    if (_marked) return;
+    _marked = true;
+    send(msg::display_mark{});
+}
+
+bool display_channel_client::behind() const noexcept { return queued_bytes() > resync_bytes; }
+
+void display_channel_client::on_drawable(const draw::drawable &d) {
+    if (std::find(_surfaces.begin(), _surfaces.end(), d.surface_id) == _surfaces.end()) return;
+    if (behind()) {
+        // The client fell behind: what is queued is superseded by the
+        // current picture, which the canvas already holds.
+        RS_LOG_DEBUG("display", "client {} behind by {} bytes; resending the current picture",
+                     link().connection_id, queued_bytes());
+        clear_queue();
+        const bool was_marked = _marked;
+        send_full_state();
+        _marked = was_marked;
+        return;
+    }
+    const bool lz4 = _lz4;
+    image_encoder enc = [lz4](const draw::image &img, image_role role) {
+        image_plan p = default_image_plan(img, role);
+        if (lz4 && role == image_role::source && img.type == SPICE_IMAGE_TYPE_BITMAP)
+            p.how = image_plan::method::lz4;
+        return p;
+    };
+    send_with(draw_message_type(d.op), [&](wire::writer &w) { encode_draw(w, d, enc); });
+}
+
+void display_channel_client::on_monitors_config(std::span<const monitor_head> heads,
+                                                uint16_t max_allowed) {
+    if (!link().channel_caps.has(SPICE_DISPLAY_CAP_MONITORS_CONFIG)) return;
+    send(msg::display_monitors_config{.heads = heads, .max_allowed = max_allowed});
+}
+
+task<result<void>> display_channel_client::handle_message(uint16_t type,
+                                                          std::span<const uint8_t> body) {
+    auto m = parse_display_client_message(type, body, extra_bytes::ignore);
+    if (auto *e = std::get_if<parse_error>(&m)) {
+        RS_LOG_RATELIMITED("display", "bad display message type {}: {}", type, e->reason);
+        co_return errc::protocol;
+    }
+    if (auto *init = std::get_if<msgc::display_init>(&m)) {
+        RS_LOG_DEBUG("display", "client cache: pixmaps {} ({} px), glz dictionary {} window {}",
+                     init->pixmap_cache_id, init->pixmap_cache_size, init->glz_dictionary_id,
+                     init->glz_dictionary_window_size);
+    }
+    // Stream reports, compression and codec preferences are accepted and
+    // take effect once streams and the codec choice land.
+    co_return result<void>{};
+}
+
+// ---- cursor ---------------------------------------------------------------------------
+
+cursor_channel_client::cursor_channel_client(qxl_device &dev, std::unique_ptr<stream> s,
+                                             channel_link link)
+    : channel_client(std::move(s), std::move(link), /*handle_acks=*/true, channel_limits{})
+    , _dev(dev) {}
+
+void cursor_channel_client::on_start() {
+    const auto &c = _dev.cursor();
+    send(msg::cursor_init{.position = c.position,
+                          .trail_length = c.trail_length,
+                          .trail_frequency = c.trail_frequency,
+                          .visible = c.visible && c.shape != nullptr,
+                          .cursor = wire_cursor{.shape = c.shape.get(), .cache_flags = 0}});
+}
+
+void cursor_channel_client::on_cursor(const draw::cursor_cmd &cmd) {
+    switch (cmd.type) {
+    case QXL_CURSOR_SET:
+        send(msg::cursor_set{.position = cmd.position,
+                             .visible = cmd.visible,
+                             .cursor = wire_cursor{.shape = cmd.shape.get(), .cache_flags = 0}});
+        break;
+    case QXL_CURSOR_MOVE:
+        send(msg::cursor_move{.position = cmd.position});
+        break;
+    case QXL_CURSOR_HIDE:
+        send(msg::cursor_hide{});
+        break;
+    case QXL_CURSOR_TRAIL:
+        send(msg::cursor_trail{.length = cmd.trail_length, .frequency = cmd.trail_frequency});
+        break;
+    default:
+        break;
+    }
+}
+
+void cursor_channel_client::on_reset() { send(msg::cursor_reset{}); }
+
+task<result<void>> cursor_channel_client::handle_message(uint16_t type, std::span<const uint8_t>) {
+    RS_LOG_RATELIMITED("cursor", "the cursor channel has no client message type {}; closing", type);
+    co_return errc::protocol;
+}
+
+} // namespace rs

@@ -1,0 +1,61 @@
+// The display and cursor channels of one QXL device, seen from one client.
+#pragma once
+
+#include "display/draw.hpp"
+#include "display/qxl_device.hpp"
+#include "reds/channel_client.hpp"
+
+namespace rs {
+
+/// One client's display channel for one QXL device. Owns nothing of the
+/// device; lives on the device's display shard. Draw commands reach it as
+/// they are processed and are marshalled at once (so guest memory can be
+/// released); when the client falls behind by more than `resync_bytes`, the
+/// queued drawing is dropped and the current picture of every surface is
+/// sent instead — newer content replacing what it covers, with a bounded queue.
+class display_channel_client final : public channel_client {
+  public:
+    static constexpr size_t resync_bytes = 16u << 20;
+
+    display_channel_client(qxl_device &dev, std::unique_ptr<stream> s, channel_link link);
+
+    void on_surface_created(uint32_t id, uint32_t width, uint32_t height, uint32_t format,
+                            bool primary);
+    void on_surface_destroyed(uint32_t id);
+    void on_drawable(const draw::drawable &d);
+    void on_monitors_config(std::span<const struct monitor_head> heads, uint16_t max_allowed);
+    void on_mark();
+    bool lz4() const noexcept { return _lz4; }
+
+  protected:
+    void on_start() override;
+    task<result<void>> handle_message(uint16_t type, std::span<const uint8_t> body) override;
+
+  private:
+    /// Sends every surface (create + its current pixels) and a MARK.
+    void send_full_state();
+    void send_surface_image(uint32_t id);
+    bool behind() const noexcept;
+
+    qxl_device &_dev;
+    bool _lz4;
+    bool _marked = false;
+    std::vector<uint32_t> _surfaces; // what this client has been told exists
+};
+
+/// One client's cursor channel for one QXL device; lives on its display shard.
+class cursor_channel_client final : public channel_client {
+  public:
+    cursor_channel_client(qxl_device &dev, std::unique_ptr<stream> s, channel_link link);
+    void on_cursor(const draw::cursor_cmd &cmd);
+    void on_reset();
+
+  protected:
+    void on_start() override;
+    task<result<void>> handle_message(uint16_t type, std::span<const uint8_t> body) override;
+
+  private:
+    qxl_device &_dev;
+};
+
+} // namespace rs

@@ -1,0 +1,82 @@
+#include "display/qxl_channels.hpp"
+
+#include <spice/enums.h>
+
+namespace rs {
+
+namespace {
+
+/// What crosses from the control shard to the display shard: the linked
+/// stream and its link. Boxed so that no coroutine frame or capture holds
+/// the stream itself; the display shard takes it out of the box.
+struct handoff_box {
+    std::unique_ptr<stream> s;
+    channel_link link;
+};
+
+task<void> serve_on_home(std::shared_ptr<qxl_device> dev, std::shared_ptr<handoff_box> box,
+                         bool cursor) {
+    std::unique_ptr<stream> s = std::move(box->s);
+    channel_link link = std::move(box->link);
+    if (cursor)
+        co_await dev->serve_cursor(std::move(s), std::move(link));
+    else
+        co_await dev->serve_display(std::move(s), std::move(link));
+}
+
+/// Runs on the control shard until the client leaves: registers the stop
+/// hook, then waits while the display shard serves the stream.
+task<void> hand_off(std::weak_ptr<qxl_device> weak, std::shared_ptr<handoff_box> box, session *sess,
+                    bool cursor) {
+    auto dev = weak.lock();
+    if (!dev) co_return;
+    const uint32_t cid = box->link.connection_id;
+    sess->stop_hooks.push_back([weak, cid] {
+        if (auto d = weak.lock()) d->post([cid](qxl_device &x) { x.stop_clients_of(cid); });
+    });
+    // `sess` is not touched past this point: the session may end meanwhile.
+    co_await submit_to(dev->home(), [dev, box, cursor] { return serve_on_home(dev, box, cursor); });
+}
+
+caps display_caps() {
+    caps c;
+    c.set(SPICE_DISPLAY_CAP_SIZED_STREAM);
+    c.set(SPICE_DISPLAY_CAP_MONITORS_CONFIG);
+    c.set(SPICE_DISPLAY_CAP_COMPOSITE);
+    c.set(SPICE_DISPLAY_CAP_A8_SURFACE);
+    c.set(SPICE_DISPLAY_CAP_LZ4_COMPRESSION);
+    c.set(SPICE_DISPLAY_CAP_PREF_COMPRESSION);
+    return c;
+}
+
+} // namespace
+
+void register_qxl_channels(server &srv, const std::shared_ptr<qxl_device> &dev) {
+    std::weak_ptr<qxl_device> weak = dev;
+    const auto id = static_cast<uint8_t>(dev->id());
+    srv.register_channel(channel_service{
+        .type = SPICE_CHANNEL_DISPLAY,
+        .id = id,
+        .channel_caps = display_caps(),
+        .serve = [weak](std::unique_ptr<stream> s, channel_link l, session &sess) {
+            return hand_off(weak,
+                            std::make_shared<handoff_box>(handoff_box{std::move(s), std::move(l)}),
+                            &sess, false);
+        }});
+    srv.register_channel(channel_service{
+        .type = SPICE_CHANNEL_CURSOR,
+        .id = id,
+        .channel_caps = {},
+        .serve = [weak](std::unique_ptr<stream> s, channel_link l, session &sess) {
+            return hand_off(weak,
+                            std::make_shared<handoff_box>(handoff_box{std::move(s), std::move(l)}),
+                            &sess, true);
+        }});
+}
+
+void unregister_qxl_channels(server &srv, int qxl_id) {
+    srv.unregister_channel(SPICE_CHANNEL_DISPLAY, static_cast<uint8_t>(qxl_id));
+    srv.unregister_channel(SPICE_CHANNEL_CURSOR, static_cast<uint8_t>(qxl_id));
+}
+
+} // namespace rs

@@ -1,0 +1,148 @@
+// One QXL device: its memslots, surfaces, the worker that drains the guest's
+// command and cursor rings, and the display and cursor channel clients that
+// watch it.
+#pragma once
+
+#include <spice.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "display/canvas.hpp"
+#include "display/draw.hpp"
+#include "display/memslot.hpp"
+#include "reds/channel_client.hpp"
+#include "runtime/cross_shard.hpp"
+#include "runtime/sync.hpp"
+
+namespace rs {
+
+class display_channel_client;
+class cursor_channel_client;
+
+/// State of the cursor as the guest last set it; sent to each new cursor client.
+struct cursor_state {
+    draw::point16 position;
+    bool visible = false;
+    uint16_t trail_length = 0;
+    uint16_t trail_frequency = 0;
+    std::shared_ptr<const draw::cursor_shape> shape;
+};
+
+/// One QXLInstance. Created on the VMM thread by spice_server_add_interface;
+/// from then on it lives on its display shard (`home()`): the worker, the
+/// canvas, the memslots and the channel clients are touched only there.
+/// VMM threads reach it through sync_call / async_call / post, which turn
+/// each spice_qxl_* call into a message to the home shard.
+class qxl_device {
+  public:
+    /// Calls `get_init_info` (on the calling VMM thread, as the reference does
+    /// in red_qxl_init) and starts the worker on `home`.
+    qxl_device(QXLInstance *qxl, shard &home);
+    ~qxl_device();
+    qxl_device(const qxl_device &) = delete;
+    qxl_device &operator=(const qxl_device &) = delete;
+
+    shard &home() noexcept { return _home; }
+    QXLInstance *instance() noexcept { return _qxl; }
+    int id() const noexcept { return _qxl->id; }
+    const QXLDevInitInfo &init_info() const noexcept { return _init; }
+
+    // ---- from VMM threads -----------------------------------------------------
+    /// Runs f(*this) on the home shard and waits for its result (the calling
+    /// VMM thread blocks; the home shard never waits on VMM threads).
+    template <typename F> auto sync_call(F f) {
+        return call_sync(_home, [this, fn = std::move(f)]() mutable { return fn(*this); });
+    }
+    /// Runs f(*this) on the home shard, then completes `cookie` through
+    /// QXLInterface::async_complete from there, as the reference's worker does.
+    template <typename F> void async_call(uint64_t cookie, F f) {
+        _home.post([this, cookie, fn = std::move(f)]() mutable {
+            fn(*this);
+            complete_async(cookie);
+        });
+    }
+    template <typename F> void post(F f) {
+        _home.post([this, fn = std::move(f)]() mutable { fn(*this); });
+    }
+    /// Stops the worker and every client and waits for them; VMM thread.
+    void shutdown();
+
+    // ---- home shard ---------------------------------------------------------------
+    void start();
+    void stop();
+    bool running() const noexcept { return _running; }
+    void wakeup();
+    void oom();
+    void add_memslot(const QXLDevMemSlot &slot);
+    void del_memslot(uint32_t group, uint32_t slot);
+    void reset_memslots();
+    void create_primary(uint32_t surface_id, const QXLDevSurfaceCreate &create);
+    void destroy_primary(uint32_t surface_id);
+    void destroy_surface(uint32_t surface_id);
+    void destroy_surfaces();
+    /// Brings `area` of the surface up to date (drawing is eager, so it is)
+    /// and reports it as the one dirty rect, as the reference reports what it
+    /// rendered.
+    void update_area(uint32_t surface_id, const QXLRect &area, std::span<QXLRect> dirty,
+                     bool clear_dirty);
+    void flush_surfaces();
+    void reset_image_cache();
+    void reset_cursor();
+    void loadvm_commands(std::span<const QXLCommandExt> cmds);
+    void monitors_config(QXLPHYSICAL config, int group_id);
+    void set_max_monitors(uint32_t n) noexcept { _max_monitors = n; }
+
+    /// Serve a linked display / cursor channel; returns when the client leaves.
+    task<void> serve_display(std::unique_ptr<stream> s, channel_link link);
+    task<void> serve_cursor(std::unique_ptr<stream> s, channel_link link);
+    /// Stops the display and cursor clients of one session.
+    void stop_clients_of(uint32_t connection_id);
+
+    // ---- what the channel clients read (home shard) ------------------------------
+    const surface_store &surfaces() const noexcept { return *_surfaces; }
+    const cursor_state &cursor() const noexcept { return _cursor; }
+    bool has_primary() const noexcept { return _primary_id.has_value(); }
+    uint32_t primary_id() const noexcept { return _primary_id.value_or(0); }
+
+  private:
+    const QXLInterface *sif() const noexcept {
+        return reinterpret_cast<const QXLInterface *>(_qxl->base.sif);
+    }
+    task<void> worker();
+    bool drain_display(int budget);
+    bool drain_cursor(int budget);
+    void process_display(const QXLCommandExt &cmd);
+    void process_cursor(const QXLCommandExt &cmd);
+    void release(const QXLCommandExt &cmd);
+    void complete_async(uint64_t cookie);
+    void update_client_capabilities();
+    void broadcast(const std::function<void(display_channel_client &)> &f);
+    void broadcast_cursor(const std::function<void(cursor_channel_client &)> &f);
+    bool create_surface(uint32_t id, const draw::surface_cmd &cmd);
+    void drop_surface(uint32_t id);
+
+    QXLInstance *_qxl;
+    shard &_home;
+    QXLDevInitInfo _init{};
+    std::unique_ptr<memslot_table> _memslots;
+    std::unique_ptr<surface_store> _surfaces;
+    std::optional<uint32_t> _primary_id;
+    cursor_state _cursor;
+    uint32_t _max_monitors = 1;
+    bool _running = false;
+    bool _closing = false;
+    event _wake;
+    gate _work;
+    std::vector<std::shared_ptr<display_channel_client>> _display_clients;
+    std::vector<std::shared_ptr<cursor_channel_client>> _cursor_clients;
+    uint64_t _commands = 0;
+    uint64_t _bad_commands = 0;
+};
+
+} // namespace rs
