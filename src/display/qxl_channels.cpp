@@ -35,7 +35,9 @@ task<void> hand_off(std::weak_ptr<qxl_device> weak, std::shared_ptr<handoff_box>
         if (auto d = weak.lock()) d->post([cid](qxl_device &x) { x.stop_clients_of(cid); });
     });
     // `sess` is not touched past this point: the session may end meanwhile.
-    co_await submit_to(dev->home(), [dev, box, cursor] { return serve_on_home(dev, box, cursor); });
+    // The callable is named before the co_await: see submit_to's note.
+    auto serve = [dev, box, cursor] { return serve_on_home(dev, box, cursor); };
+    co_await submit_to(dev->home(), std::move(serve));
 }
 
 caps display_caps() {

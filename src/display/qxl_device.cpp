@@ -45,6 +45,15 @@ qxl_device::qxl_device(QXLInstance *qxl, shard &home)
 qxl_device::~qxl_device() { shutdown(); }
 
 void qxl_device::shutdown() {
+    if (_home.on_owner_thread()) {
+        // Cannot wait for our own shard from inside it; the owner (the shim)
+        // always shuts a device down from a VMM thread.
+        RS_LOG_ERROR("qxl", "device {} shut down from its own display shard; clients left running",
+                     id());
+        _closing = true;
+        _wake.set();
+        return;
+    }
     if (_closing && _work.is_closed()) return;
     call_sync(_home, [this]() -> task<void> {
         return [](qxl_device &d) -> task<void> {

@@ -15,6 +15,7 @@
 #include "reds/sasl.hpp"
 #include "reds/ticket.hpp"
 #include "reds/tls.hpp"
+#include "reds/websocket.hpp" // websocket (issue 10)
 #include "runtime/io.hpp"
 #include "runtime/log.hpp"
 
@@ -305,6 +306,15 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
         std::array<uint8_t, link::header_size> hdr{};
         const auto hdr_bytes = std::as_writable_bytes(std::span(hdr));
         auto r = co_await s->read_exact(hdr_bytes.first(link::magic_size), st);
+        // websocket (issue 10): "GET " on the same port is a WebSocket
+        // upgrade; the link then starts over inside the WebSocket stream.
+        if (r && std::memcmp(hdr.data(), "GET ", link::magic_size) == 0) {
+            auto ws =
+                co_await websocket_accept(std::move(s), hdr_bytes.first(link::magic_size), st);
+            if (!ws) break; // answered (or gone) and logged; the socket closes with it
+            s = std::move(*ws);
+            r = co_await s->read_exact(hdr_bytes.first(link::magic_size), st);
+        }
         if (r && !link::is_magic(std::span(hdr).first(link::magic_size))) {
             co_await fail(
                 link::failure{SPICE_LINK_ERR_INVALID_MAGIC, link::answer::reply, "bad magic"});

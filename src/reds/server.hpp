@@ -135,6 +135,10 @@ class server {
     channel_owner *inputs_state() noexcept { return _inputs.get(); }
     void set_inputs_state(std::unique_ptr<channel_owner> st) { _inputs = std::move(st); }
     // ---- end inputs channel ------------------------------------------------
+    // ---- sound (issue 8): the playback and record channels, owned like inputs
+    channel_owner *sound_state() noexcept { return _sound.get(); }
+    void set_sound_state(std::unique_ptr<channel_owner> st) { _sound = std::move(st); }
+    // ---- end sound ---------------------------------------------------------
     uint32_t display_channels_hint() const noexcept;
     uint32_t multi_media_time() const noexcept;
     uint32_t ram_hint() const noexcept { return _ram_hint; }
@@ -184,6 +188,7 @@ class server {
     std::vector<fd_handle> _listeners_plain;
     std::vector<fd_handle> _listeners_tls;
     std::unique_ptr<channel_owner> _inputs; // inputs channel (issue 5); last: destroyed first
+    std::unique_ptr<channel_owner> _sound;  // sound (issue 8); destroyed before inputs
 };
 
 } // namespace rs

@@ -38,12 +38,16 @@ class stream {
     /// Exactly buf.size() bytes (errc::eof if the stream ends first).
     task<result<void>> read_exact(std::span<std::byte> buf, std::stop_token st);
 
-    int fd() const noexcept { return _fd.get(); }
+    /// The socket; a layer without a socket of its own (WebSocket) forwards
+    /// to the stream it wraps.
+    virtual int fd() const noexcept { return _fd.get(); }
     /// Wakes any pending I/O with an error (shutdown(2)); the fd stays open
     /// until the stream is destroyed.
-    void shutdown() noexcept;
+    virtual void shutdown() noexcept;
 
   protected:
+    /// For a layer over another stream, which owns the socket: one owner.
+    stream() noexcept = default;
     fd_handle _fd;
 };
 

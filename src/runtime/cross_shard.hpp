@@ -40,34 +40,37 @@ template <> struct outcome<void> {
     }
 };
 
+/// Awaits f() on the current shard and hands the outcome to `done`. A named
+/// coroutine, not an immediately invoked coroutine lambda: GCC 12 destroys a
+/// by-value class parameter of such a lambda twice (a shared_ptr captured by
+/// `f` lost a reference; tests/runtime/shard_test.cpp pins it).
+template <typename F, typename Done> task<void> await_and_report(F fn, Done done) {
+    using R = call_result_t<F>;
+    outcome<R> o;
+    try {
+        if constexpr (std::is_void_v<R>) {
+            co_await fn();
+        } else {
+            o.value.emplace(co_await fn());
+        }
+    } catch (...) {
+        o.e = std::current_exception();
+    }
+    done(std::move(o));
+}
+
 /// Runs `f` (plain or returning a task) on the current shard and hands the
 /// outcome to `done`.
 template <typename F, typename Done> void run_and_report(F f, Done done) {
     using R = call_result_t<F>;
     using Ret = std::invoke_result_t<F>;
     if constexpr (std::is_same_v<Ret, task<R>>) {
-        spawn(
-            [](F fn, Done d) -> task<void> {
-                outcome<R> o;
-                try {
-                    if constexpr (std::is_void_v<R>) {
-                        co_await fn();
-                        o.done = true;
-                    } else {
-                        o.value.emplace(co_await fn());
-                    }
-                } catch (...) {
-                    o.e = std::current_exception();
-                }
-                d(std::move(o));
-            }(std::move(f), std::move(done)),
-            "submit_to");
+        spawn(await_and_report(std::move(f), std::move(done)), "submit_to");
     } else {
         outcome<R> o;
         try {
             if constexpr (std::is_void_v<R>) {
                 f();
-                o.done = true;
             } else {
                 o.value.emplace(f());
             }
@@ -82,30 +85,53 @@ template <typename F, typename Done> void run_and_report(F f, Done done) {
 /// Awaitable: runs `f` on `target` and resumes the caller on its own shard
 /// with the result (or rethrows what `f` threw). `f` may return a task.
 ///
-///     int n = co_await submit_to(display, [s = surface_id] { return count(s); });
-template <typename F> auto submit_to(shard &target, F f) {
+///     auto count_it = [s = surface_id] { return count(s); };
+///     int n = co_await submit_to(display, std::move(count_it));
+///
+/// Name a callable whose captures have destructors (shared_ptr, function)
+/// before the co_await, as above. With GCC 12.2 such a lambda written inline
+/// in the co_await operand was released once too often (a shared_ptr capture
+/// freed early under ASan, in a standalone reproduction inside a named
+/// coroutine; the suite's Shard.SubmitToKeepsTheCapturesOfANamedCallableAlive
+/// checks the named form, and does not reproduce the inline failure).
+/// Reference captures are safe either way.
+template <typename Fn> auto submit_to(shard &target, Fn &&fn) {
+    // By forwarding reference, not by value: GCC 12 mishandles a by-value
+    // class parameter initialised from a prvalue inside a co_await operand
+    // (it is released once too often); a temporary we move from is safe.
+    using F = std::decay_t<Fn>;
     using R = detail::call_result_t<F>;
-    struct awaiter {
+    // Everything lives behind one unique_ptr: GCC 12 may destroy the awaiter
+    // temporary of a co_await twice, and a unique_ptr (reset on destruction
+    // by libstdc++) makes the second time harmless where a lambda holding a
+    // shared_ptr would drop a reference too many. The posted callables
+    // carry only raw pointers to this state.
+    struct state {
         shard &target;
         F f;
         detail::outcome<R> out;
+    };
+    struct awaiter {
+        std::unique_ptr<state> st;
         bool await_ready() const noexcept { return false; }
         void await_suspend(std::coroutine_handle<> h) {
             shard *origin = shard::current();
             if (origin == nullptr) throw std::logic_error("submit_to awaited outside a shard");
-            target.post([this, origin, h, fn = std::move(f)]() mutable {
-                detail::run_and_report(std::move(fn),
-                                       [this, origin, h](detail::outcome<R> o) mutable {
-                                           origin->post([this, h, o = std::move(o)]() mutable {
-                                               out = std::move(o);
-                                               h.resume();
-                                           });
-                                       });
+            state *s = st.get();
+            s->target.post([s, origin, h] {
+                detail::run_and_report(std::move(s->f), [s, origin, h](detail::outcome<R> o) {
+                    detail::outcome<R> *boxed = new detail::outcome<R>(std::move(o));
+                    origin->post([s, h, boxed] {
+                        s->out = std::move(*boxed);
+                        delete boxed;
+                        h.resume();
+                    });
+                });
             });
         }
-        R await_resume() { return out.take(); }
+        R await_resume() { return st->out.take(); }
     };
-    return awaiter{target, std::move(f), {}};
+    return awaiter{std::make_unique<state>(state{target, F(std::forward<Fn>(fn)), {}})};
 }
 
 /// Blocking call from a thread that is not `target`'s (a VMM vCPU thread):

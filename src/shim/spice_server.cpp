@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <span>   // sound (issue 8)
+#include <vector> // sound (issue 8)
 
 #include "display/display_shards.hpp"
 #include "display/qxl_channels.hpp"
@@ -15,6 +17,7 @@
 #include "reds/server.hpp"
 #include "runtime/log.hpp"
 #include "shim/shim_state.hpp"
+#include "sound/sound_channels.hpp" // sound (issue 8)
 
 // ---- inputs (issue 5) ---------------------------------------------------------
 /// The state behind SpiceKbdInstance::st: the LED state the VMM pushed and
@@ -31,6 +34,19 @@ struct SpiceTabletState {
     RedsState *reds = nullptr;
 };
 // ---- end inputs ---------------------------------------------------------------
+
+// ---- sound (issue 8) ------------------------------------------------------------
+/// The state behind SpicePlaybackInstance::st: the server and the instance's
+/// channel, which the server's sound state owns. Set at add_interface.
+struct SpicePlaybackState {
+    RedsState *reds = nullptr;
+    rs::playback_channel *channel = nullptr;
+};
+/// The state behind SpiceRecordInstance::st, as SpicePlaybackState.
+struct SpiceRecordState {
+    RedsState *reds = nullptr;
+    rs::record_channel *channel = nullptr;
+};
 
 namespace {
 
@@ -105,6 +121,14 @@ int spice_server_add_interface(SpiceServer *s, SpiceBaseInstance *sin) {
             reinterpret_cast<SpiceTabletInstance *>(sin)->st = new SpiceTabletState{.reds = s};
             s->srv.update_mouse_mode();
             s->srv.push_tablet_logical_size();
+        } else if (type == SPICE_INTERFACE_PLAYBACK) { // sound (issue 8)
+            auto &snd = rs::sound_channels::ensure(s->srv);
+            reinterpret_cast<SpicePlaybackInstance *>(sin)->st =
+                new SpicePlaybackState{.reds = s, .channel = &snd.add_playback()};
+        } else if (type == SPICE_INTERFACE_RECORD) { // sound (issue 8)
+            auto &snd = rs::sound_channels::ensure(s->srv);
+            reinterpret_cast<SpiceRecordInstance *>(sin)->st =
+                new SpiceRecordState{.reds = s, .channel = &snd.add_record()};
         }
         return rc;
     });
@@ -274,7 +298,13 @@ void spice_server_free_video_codecs(SpiceServer *, const char *video_codecs) {
 }
 
 int spice_server_set_playback_compression(SpiceServer *s, int enable) {
-    return s != nullptr ? s->srv.config().set_playback_compression(enable) : -1;
+    if (s == nullptr) return -1;
+    const int rc = s->srv.config().set_playback_compression(enable);
+    s->srv.on_control([s] { // sound (issue 8): connected clients switch mode
+        if (auto *st = s->srv.sound_state())
+            static_cast<rs::sound_channels *>(st)->update_playback_mode();
+    });
+    return rc;
 }
 
 int spice_server_set_agent_mouse(SpiceServer *s, int enable) {
@@ -410,31 +440,91 @@ void spice_server_port_event(SpiceCharDeviceInstance *sin, uint8_t event) {
     RS_LOG_DEBUG("shim", "port event {} (port channels not served yet)", event);
 }
 
-// ---- audio: no sound channel yet, so no client ever asks for samples --------
+// ---- audio (sound, issue 8) ------------------------------------------------------
+// Each call runs on the control shard: inline on the VMM's loop thread (where
+// QEMU's audio timer calls from), as a blocking call from any other thread.
+// An instance never added has no state and is ignored, with defaults.
 
-void spice_server_playback_start(SpicePlaybackInstance *) {}
-void spice_server_playback_stop(SpicePlaybackInstance *) {}
-void spice_server_playback_get_buffer(SpicePlaybackInstance *, uint32_t **samples,
-                                      uint32_t *num_samples) {
-    if (samples != nullptr) *samples = nullptr;
-    if (num_samples != nullptr) *num_samples = 0;
+void spice_server_playback_start(SpicePlaybackInstance *sin) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpicePlaybackState *st = sin->st;
+    st->reds->srv.on_control([st] { st->channel->start(); });
 }
-void spice_server_playback_put_samples(SpicePlaybackInstance *, uint32_t *) {}
-void spice_server_playback_set_volume(SpicePlaybackInstance *, uint8_t, uint16_t *) {}
-void spice_server_playback_set_mute(SpicePlaybackInstance *, uint8_t) {}
+void spice_server_playback_stop(SpicePlaybackInstance *sin) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpicePlaybackState *st = sin->st;
+    st->reds->srv.on_control([st] { st->channel->stop(); });
+}
+void spice_server_playback_get_buffer(SpicePlaybackInstance *sin, uint32_t **samples,
+                                      uint32_t *num_samples) {
+    if (samples == nullptr || num_samples == nullptr) return;
+    *samples = nullptr;
+    *num_samples = 0;
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpicePlaybackState *st = sin->st;
+    st->reds->srv.on_control([=] { st->channel->get_buffer(samples, num_samples); });
+}
+void spice_server_playback_put_samples(SpicePlaybackInstance *sin, uint32_t *samples) {
+    if (sin == nullptr || sin->st == nullptr || samples == nullptr) return;
+    SpicePlaybackState *st = sin->st;
+    st->reds->srv.on_control([=] { st->channel->put_samples(samples); });
+}
+void spice_server_playback_set_volume(SpicePlaybackInstance *sin, uint8_t nchannels,
+                                      uint16_t *volume) {
+    if (sin == nullptr || sin->st == nullptr || (volume == nullptr && nchannels != 0)) return;
+    SpicePlaybackState *st = sin->st;
+    const std::vector<uint16_t> v(volume, volume + nchannels);
+    st->reds->srv.on_control([st, &v] { st->channel->set_volume(v); });
+}
+void spice_server_playback_set_mute(SpicePlaybackInstance *sin, uint8_t mute) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpicePlaybackState *st = sin->st;
+    st->reds->srv.on_control([st, mute] { st->channel->set_mute(mute != 0); });
+}
 uint32_t spice_server_get_best_playback_rate(SpicePlaybackInstance *) {
     return rs::server_config::best_audio_rate;
 }
-void spice_server_set_playback_rate(SpicePlaybackInstance *, uint32_t) {}
-void spice_server_record_start(SpiceRecordInstance *) {}
-void spice_server_record_stop(SpiceRecordInstance *) {}
-uint32_t spice_server_record_get_samples(SpiceRecordInstance *, uint32_t *, uint32_t) { return 0; }
-void spice_server_record_set_volume(SpiceRecordInstance *, uint8_t, uint16_t *) {}
-void spice_server_record_set_mute(SpiceRecordInstance *, uint8_t) {}
+void spice_server_set_playback_rate(SpicePlaybackInstance *sin, uint32_t frequency) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpicePlaybackState *st = sin->st;
+    st->reds->srv.on_control([st, frequency] { st->channel->set_rate(frequency); });
+}
+void spice_server_record_start(SpiceRecordInstance *sin) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpiceRecordState *st = sin->st;
+    st->reds->srv.on_control([st] { st->channel->start(); });
+}
+void spice_server_record_stop(SpiceRecordInstance *sin) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpiceRecordState *st = sin->st;
+    st->reds->srv.on_control([st] { st->channel->stop(); });
+}
+uint32_t spice_server_record_get_samples(SpiceRecordInstance *sin, uint32_t *samples,
+                                         uint32_t bufsize) {
+    if (sin == nullptr || sin->st == nullptr || samples == nullptr) return 0;
+    SpiceRecordState *st = sin->st;
+    return st->reds->srv.on_control(
+        [=] { return st->channel->get_samples(std::span(samples, bufsize)); });
+}
+void spice_server_record_set_volume(SpiceRecordInstance *sin, uint8_t nchannels, uint16_t *volume) {
+    if (sin == nullptr || sin->st == nullptr || (volume == nullptr && nchannels != 0)) return;
+    SpiceRecordState *st = sin->st;
+    const std::vector<uint16_t> v(volume, volume + nchannels);
+    st->reds->srv.on_control([st, &v] { st->channel->set_volume(v); });
+}
+void spice_server_record_set_mute(SpiceRecordInstance *sin, uint8_t mute) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpiceRecordState *st = sin->st;
+    st->reds->srv.on_control([st, mute] { st->channel->set_mute(mute != 0); });
+}
 uint32_t spice_server_get_best_record_rate(SpiceRecordInstance *) {
     return rs::server_config::best_audio_rate;
 }
-void spice_server_set_record_rate(SpiceRecordInstance *, uint32_t) {}
+void spice_server_set_record_rate(SpiceRecordInstance *sin, uint32_t frequency) {
+    if (sin == nullptr || sin->st == nullptr) return;
+    SpiceRecordState *st = sin->st;
+    st->reds->srv.on_control([st, frequency] { st->channel->set_rate(frequency); });
+}
 
 // ---- record/replay of QXL command streams: not supported ---------------------
 

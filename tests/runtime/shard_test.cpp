@@ -119,6 +119,41 @@ TEST(Shard, SubmitToUnderContentionFromSeveralShards) {
     EXPECT_EQ(rs::call_sync(target.get(), [&] { return counter; }), origins * calls);
 }
 
+rs::task<void> hold_then_yield(std::shared_ptr<int> keep) {
+    co_await rs::yield_now{};
+    (void)keep;
+}
+
+// A named coroutine, as the miscompile needs (see submit_to's note): each
+// callable is named before the co_await, as the note asks.
+task<std::vector<long>> count_captures_after_submit(rs::shard &t) {
+    std::vector<long> seen;
+    for (int i = 0; i < 20; ++i) {
+        auto plain_ptr = std::make_shared<int>(i);
+        auto plain = [plain_ptr] { return *plain_ptr; };
+        const int v = co_await rs::submit_to(t, std::move(plain));
+        EXPECT_EQ(v, i);
+        auto task_ptr = std::make_shared<int>(i);
+        auto returns_task = [task_ptr] { return hold_then_yield(task_ptr); };
+        co_await rs::submit_to(t, std::move(returns_task));
+        // Let the target drop its copies, then count what is left.
+        auto barrier = [] { return 0; };
+        (void)co_await rs::submit_to(t, std::move(barrier));
+        seen.push_back(plain_ptr.use_count());
+        seen.push_back(task_ptr.use_count());
+    }
+    co_return seen;
+}
+
+TEST(Shard, SubmitToKeepsTheCapturesOfANamedCallableAlive) {
+    // Reference counts of what the callable captures stay exactly balanced,
+    // for plain and task-returning callables.
+    rs::shard_thread target({.name = "target"});
+    rs::shard origin;
+    auto counts = run_task(origin, count_captures_after_submit(target.get()));
+    EXPECT_EQ(counts, std::vector<long>(40, 1));
+}
+
 TEST(Shard, StopFromAnotherThreadEndsRun) {
     auto st = std::make_unique<rs::shard_thread>(rs::shard_options{.name = "stoppable"});
     std::atomic<bool> ran_before_stop{false};
