@@ -19,7 +19,7 @@ test_pkgs=(
   spice-client-gtk gir1.2-spiceclientglib-2.0 python3-gi python3-gi-cairo
   qemu-system-x86 libspice-server1 binutils openssl xauth xvfb
   # the web client (websocket, issue 10): spice-html5 in a headless chromium
-  spice-html5 chromium
+ 
 )
 
 want=("${build_pkgs[@]}")
