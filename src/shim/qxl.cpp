@@ -31,6 +31,18 @@ void complete_unknown(QXLInstance *qxl, uint64_t cookie) {
     if (sif->async_complete != nullptr) sif->async_complete(qxl, cookie);
 }
 
+/// Tells the control shard whether client mouse mode is allowed: the
+/// reference allows it only while a primary surface exists, whose size is
+/// the tablet's logical size. Posted, never waited for: the VMM calls from
+/// vCPU threads that hold its lock.
+void report_primary(QXLInstance *qxl, bool allowed, int width, int height) {
+    if (qxl == nullptr || qxl->st == nullptr || qxl->st->reds == nullptr) return;
+    rs::server &srv = qxl->st->reds->srv;
+    if (!srv.initialized()) return;
+    srv.control().post(
+        [&srv, allowed, width, height] { srv.set_client_mouse_allowed(allowed, width, height); });
+}
+
 } // namespace
 
 using rs::shim::not_supported;
@@ -115,8 +127,10 @@ void spice_qxl_destroy_surfaces_async(QXLInstance *qxl, uint64_t cookie) {
 }
 
 void spice_qxl_destroy_primary_surface(QXLInstance *qxl, uint32_t surface_id) {
-    if (auto *d = device_of(qxl, __func__))
+    if (auto *d = device_of(qxl, __func__)) {
         d->sync_call([=](rs::qxl_device &x) { x.destroy_primary(surface_id); });
+        report_primary(qxl, false, 0, 0);
+    }
 }
 
 void spice_qxl_destroy_primary_surface_async(QXLInstance *qxl, uint32_t surface_id,
@@ -124,6 +138,7 @@ void spice_qxl_destroy_primary_surface_async(QXLInstance *qxl, uint32_t surface_
     auto *d = device_of(qxl, __func__);
     if (d == nullptr) return complete_unknown(qxl, cookie);
     d->async_call(cookie, [=](rs::qxl_device &x) { x.destroy_primary(surface_id); });
+    report_primary(qxl, false, 0, 0);
 }
 
 void spice_qxl_create_primary_surface(QXLInstance *qxl, uint32_t surface_id,
@@ -132,6 +147,7 @@ void spice_qxl_create_primary_surface(QXLInstance *qxl, uint32_t surface_id,
     if (d == nullptr || surface == nullptr) return;
     const QXLDevSurfaceCreate copy = *surface;
     d->sync_call([=](rs::qxl_device &x) { x.create_primary(surface_id, copy); });
+    report_primary(qxl, true, static_cast<int>(copy.width), static_cast<int>(copy.height));
 }
 
 void spice_qxl_create_primary_surface_async(QXLInstance *qxl, uint32_t surface_id,
@@ -140,6 +156,7 @@ void spice_qxl_create_primary_surface_async(QXLInstance *qxl, uint32_t surface_i
     if (d == nullptr || surface == nullptr) return complete_unknown(qxl, cookie);
     const QXLDevSurfaceCreate copy = *surface;
     d->async_call(cookie, [=](rs::qxl_device &x) { x.create_primary(surface_id, copy); });
+    report_primary(qxl, true, static_cast<int>(copy.width), static_cast<int>(copy.height));
 }
 
 void spice_qxl_reset_image_cache(QXLInstance *qxl) {
