@@ -184,7 +184,8 @@ void cursor_channel_client::on_start() {
                           .trail_length = c.trail_length,
                           .trail_frequency = c.trail_frequency,
                           .visible = c.visible && c.shape != nullptr,
-                          .cursor = wire_cursor{.shape = c.shape.get(), .cache_flags = 0}});
+                          .cursor = wire_cursor{.shape = c.shape.get(),
+                                                .cache_flags = cache_flags_for(c.shape.get())}});
 }
 
 void cursor_channel_client::on_cursor(const draw::cursor_cmd &cmd) {
@@ -192,7 +193,9 @@ void cursor_channel_client::on_cursor(const draw::cursor_cmd &cmd) {
     case QXL_CURSOR_SET:
         send(msg::cursor_set{.position = cmd.position,
                              .visible = cmd.visible,
-                             .cursor = wire_cursor{.shape = cmd.shape.get(), .cache_flags = 0}});
+                             .cursor =
+                                 wire_cursor{.shape = cmd.shape.get(),
+                                             .cache_flags = cache_flags_for(cmd.shape.get())}});
         break;
     case QXL_CURSOR_MOVE:
         send(msg::cursor_move{.position = cmd.position});
@@ -208,7 +211,18 @@ void cursor_channel_client::on_cursor(const draw::cursor_cmd &cmd) {
     }
 }
 
-void cursor_channel_client::on_reset() { send(msg::cursor_reset{}); }
+void cursor_channel_client::on_reset() {
+    // The client empties its cursor cache on RESET.
+    _cache.clear();
+    send(msg::cursor_reset{});
+}
+
+uint16_t cursor_channel_client::cache_flags_for(const draw::cursor_shape *shape) {
+    if (shape == nullptr) return 0;
+    const auto d = _cache.use(shape->unique);
+    if (d.evicted) send(msg::cursor_inval_one{.id = *d.evicted});
+    return d.flags;
+}
 
 task<result<void>> cursor_channel_client::handle_message(uint16_t type, std::span<const uint8_t>) {
     RS_LOG_RATELIMITED("cursor", "the cursor channel has no client message type {}; closing", type);

@@ -1,6 +1,7 @@
 // The display and cursor channels of one QXL device, seen from one client.
 #pragma once
 
+#include "display/cursor_cache.hpp"
 #include "display/draw.hpp"
 #include "display/qxl_device.hpp"
 #include "reds/channel_client.hpp"
@@ -55,7 +56,11 @@ class cursor_channel_client final : public channel_client {
     task<result<void>> handle_message(uint16_t type, std::span<const uint8_t> body) override;
 
   private:
+    /// Cache flags for sending `shape`; sends INVAL_ONE first when room is made.
+    uint16_t cache_flags_for(const draw::cursor_shape *shape);
+
     qxl_device &_dev;
+    cursor_cache _cache;
 };
 
 } // namespace rs
