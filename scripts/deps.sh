@@ -18,8 +18,9 @@ test_pkgs=(
   # QEMU 7.2, and the reference server library for side-by-side runs.
   spice-client-gtk gir1.2-spiceclientglib-2.0 python3-gi python3-gi-cairo
   qemu-system-x86 libspice-server1 binutils openssl xauth xvfb
-  # the web client (websocket, issue 10): spice-html5 in a headless chromium
- 
+  # the web client (websocket, issue 10): interop.html5_seabios drives
+  # Debian's spice-html5 in a headless chromium over ws://
+  spice-html5 chromium
 )
 
 want=("${build_pkgs[@]}")

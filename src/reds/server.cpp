@@ -186,6 +186,12 @@ task<void> server::accept_loop(fd_handle listen_fd, bool tls, std::stop_token st
                                _pending_links);
             continue;
         }
+        // connection limit (issue 9): the socket closes with `conn`.
+        if (_live_connections >= _max_connections) {
+            RS_LOG_RATELIMITED("server", "{} connections open (the limit); refusing a connection",
+                               _live_connections);
+            continue;
+        }
         gate::holder h(_work);
         if (!h.entered()) break;
         spawn(
@@ -232,6 +238,12 @@ uint32_t server::new_session_id() {
 // the channel. Every early exit ends here, where the stream is closed and
 // the VMM told; nothing else frees a connection.
 task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
+    // connection limit (issue 9): counted from here to the last line.
+    ++_live_connections;
+    struct live_count {
+        size_t &n;
+        ~live_count() { --n; }
+    } live{_live_connections};
     auto rec_owner = std::make_unique<connection_record>();
     connection_record &rec = *rec_owner;
     {

@@ -74,6 +74,15 @@ class server {
     void set_link_timeout(std::chrono::milliseconds t) noexcept { _link_timeout = t; }
     /// Connections being linked at once; more are closed at accept.
     static constexpr size_t max_pending_links = 256;
+    // ---- connection limit (issue 9) ----------------------------------------
+    /// Live connections (linking or linked, every channel) per server; more
+    /// are closed at accept with a rate-limited log line.
+    static constexpr size_t max_connections = 1024;
+    /// Tests lower it to exercise the limit with a few sockets; set before init.
+    void set_max_connections(size_t n) noexcept { _max_connections = n; }
+    /// Control shard.
+    size_t live_connections() const noexcept { return _live_connections; }
+    // ---- end connection limit ----------------------------------------------
 
     server();
     ~server();
@@ -172,6 +181,8 @@ class server {
     std::stop_source _stop;
     gate _work; // listeners and connections
     size_t _pending_links = 0;
+    size_t _live_connections = 0;              // connection limit (issue 9)
+    size_t _max_connections = max_connections; // connection limit (issue 9)
     std::unordered_map<uint32_t, std::unique_ptr<session>> _sessions;
     std::vector<channel_service> _channels;
     std::atomic<uint32_t> _mouse_mode{SPICE_MOUSE_MODE_SERVER}; // read by is_server_mouse

@@ -83,11 +83,25 @@ ticket_key::decrypt_password(std::span<const uint8_t> encrypted) const noexcept 
     }
     std::array<unsigned char, encrypted_size> plain{};
     size_t plain_len = plain.size();
-    if (EVP_PKEY_decrypt(ctx.get(), plain.data(), &plain_len, encrypted.data(), encrypted.size()) <=
-        0) {
+    bool ok = EVP_PKEY_decrypt(ctx.get(), plain.data(), &plain_len, encrypted.data(),
+                               encrypted.size()) > 0;
+    // spice-html5 (ticket.js rsa_encrypt) drops the ciphertext's leading zero
+    // bytes and sends the rest left-aligned, zero-filled: 1 link in 256 with
+    // the right password would fail (the reference refuses those too). When
+    // the ticket ends in zeros, also try it shifted right by 1..max_dropped.
+    constexpr size_t max_dropped = 2;
+    for (size_t k = 1; !ok && k <= max_dropped && encrypted[encrypted_size - k] == 0; ++k) {
+        std::array<unsigned char, encrypted_size> shifted{};
+        std::memcpy(shifted.data() + k, encrypted.data(), encrypted_size - k);
+        plain_len = plain.size();
+        ok = EVP_PKEY_decrypt(ctx.get(), plain.data(), &plain_len, shifted.data(), shifted.size()) >
+             0;
+    }
+    if (!ok) {
         log_openssl_errors("ticket decryption");
         return std::nullopt;
     }
+    ERR_clear_error(); // a failed first try leaves its errors queued
     // The client sends a C string; without a NUL the whole plaintext counts,
     // as the reference terminates after the decrypted length.
     const void *nul = std::memchr(plain.data(), 0, plain_len);

@@ -8,7 +8,8 @@ Serves Debian's spice-html5 (/usr/share/spice-html5) unchanged, plus:
                       whether it asked for a password) and types ESC into the
                       canvas when told to;
   /report (POST)      where the wrapper posts its JSON reports;
-  /cmd                what the wrapper should do next ("key" or "");
+  /cmd                what the wrapper should do next ("key", "canvas" for
+                      the canvas again, "status" or "");
   /hold               answers only when the test says done, so the page's
                       load event (which chromium --dump-dom waits for) comes
                       when the test has seen what it needs.
@@ -65,6 +66,9 @@ setInterval(async () => {
   if (cmd === 'key') {
     const ok = key('keydown');
     setTimeout(() => { key('keyup'); post({event: 'key', ok: ok}); }, 100);
+  } else if (cmd === 'canvas') {
+    post(c ? {event: 'canvas', width: c.width, height: c.height, png: c.toDataURL('image/png'),
+              messages: messages()} : {event: 'canvas-missing', messages: messages()});
   } else if (cmd === 'status') {
     post({event: 'status', canvas: !!c, prompted: prompted, messages: messages()});
   }

@@ -110,6 +110,25 @@ TEST_F(ticket_key_test, longest_password_round_trips) {
     EXPECT_EQ(*pw, longest);
 }
 
+TEST_F(ticket_key_test, html5_ticket_without_its_leading_zero_byte_decrypts) {
+    // spice-html5 sends the ciphertext without leading zero bytes,
+    // left-aligned and zero-filled; find a ciphertext starting with 0x00.
+    using namespace std::string_literals;
+    bytes enc;
+    for (int i = 0; i < 20000 && (enc.empty() || enc[0] != 0); ++i)
+        enc = client_encrypt(_key->public_key_der(), "html5-secret\0"s);
+    ASSERT_EQ(enc.size(), rs::ticket_key::encrypted_size);
+    ASSERT_EQ(enc[0], 0);
+    bytes sent(enc.begin() + 1, enc.end());
+    sent.push_back(0);
+    auto pw = _key->decrypt_password(sent);
+    ASSERT_TRUE(pw);
+    EXPECT_EQ(*pw, "html5-secret");
+    EXPECT_TRUE(_key->decrypt_password(enc)); // the well-formed one still works
+    sent.back() = 1;                          // not zero-filled: no retry
+    EXPECT_FALSE(_key->decrypt_password(sent));
+}
+
 TEST_F(ticket_key_test, garbage_and_wrong_sizes_are_values_not_exceptions) {
     EXPECT_FALSE(_key->decrypt_password(bytes(128, 0x5a)));
     EXPECT_FALSE(_key->decrypt_password(bytes(127, 0)));

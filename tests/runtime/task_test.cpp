@@ -49,9 +49,19 @@ task<long> count_down(long n) {
     co_return 1 + co_await count_down(n - 1);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+// Under ASan GCC cannot emit symmetric transfer as a tail call (each return
+// must unpoison its frame), so the stack does grow per level there. The
+// property is checked by the ordinary build; here the chain only has to run
+// correctly at a depth the stack holds.
+constexpr long deep_chain = 2'000;
+#else
+constexpr long deep_chain = 100'000;
+#endif
+
 TEST(Task, DeepChainsDoNotGrowTheStack) {
-    // 100k nested awaits: symmetric transfer keeps the resumption iterative.
-    EXPECT_EQ(run_task(count_down(100'000)), 100'000);
+    // Nested awaits: symmetric transfer keeps the resumption iterative.
+    EXPECT_EQ(run_task(count_down(deep_chain)), deep_chain);
 }
 
 TEST(Task, FramesAreFreedWhetherRunOrNot) {

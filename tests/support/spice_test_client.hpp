@@ -136,6 +136,10 @@ class spice_test_client {
         close();
     }
     bool connected() const noexcept { return _fd >= 0; }
+    /// A half-open socket: no more bytes from us (FIN), reads still work.
+    bool shutdown_write() noexcept { return _fd >= 0 && ::shutdown(_fd, SHUT_WR) == 0; }
+    /// The socket, for tests that tune it (buffer sizes, timeouts).
+    int fd() const noexcept { return _fd; }
     void set_timeout(std::chrono::milliseconds t) noexcept { _timeout = t; }
 
     // ---- raw bytes -----------------------------------------------------------
