@@ -57,7 +57,10 @@ class BootMenuQemu(qemu_harness.QemuSpice):
         return super().command() + [
             "-boot", "menu=on,splash-time=15000",
             "-chardev", f"file,id=seabios,path={self.bios_log}",
-            "-device", "isa-debugcon,iobase=0x402,chardev=seabios"]
+            "-device", "isa-debugcon,iobase=0x402,chardev=seabios",
+            # A sound card, so that spice-html5 also opens the playback channel.
+            "-audiodev", "spice,id=snd0", "-device", "intel-hda",
+            "-device", "hda-duplex,audiodev=snd0"]
 
     def bios_text(self):
         try:
@@ -224,6 +227,13 @@ def main(argv=None):
                 time.sleep(0.1)
             step("ESC reached the guest (boot menu)", MENU in q.bios_text(),
                  q.bios_text()[-300:].decode(errors="replace"))
+            # ringspice logs each channel it links (the reference does not):
+            # the browser's session must have linked playback too.
+            log = q.log_tail(20000)
+            if "ringspice" in log:
+                linked = sorted({line.split(": ")[1].split(" linked")[0]
+                                 for line in log.splitlines() if " linked" in line and ": " in line})
+                step("spice-html5 linked playback over WebSocket", "playback 0" in linked, linked)
             web.done()
             browsers[-1].stop()
 
