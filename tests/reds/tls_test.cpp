@@ -1,4 +1,5 @@
 #include "reds/tls.hpp"
+#include "reds/websocket.hpp"
 
 #include <gtest/gtest.h>
 
@@ -475,3 +476,64 @@ TEST(TlsStream, ConcurrentReaderAndWriterOnOneStream) {
 }
 
 } // namespace
+
+// ---- TLS + WebSocket: the upgrade runs inside the TLS session -----------------
+
+task<rs::result<std::string>> tls_then_websocket(rs::fd_handle fd,
+                                                 std::shared_ptr<rs::tls_context> ctx) {
+    auto tls = co_await accept_on(std::move(fd), std::move(ctx));
+    if (!tls) co_return tls.error();
+    std::unique_ptr<rs::stream> inner = std::move(*tls);
+    auto ws = co_await rs::websocket_accept(std::move(inner), {}, {});
+    if (!ws) co_return ws.error();
+    std::unique_ptr<rs::stream> s = std::move(*ws);
+    EXPECT_TRUE(s->is_tls()); // the WebSocket layer keeps the TLS view of the link
+    std::array<std::byte, 4> magic{};
+    auto r = co_await s->read_exact(magic, {});
+    if (!r) co_return r.error();
+    EXPECT_TRUE((co_await s->write_all(as_bytes("ok"), {})).ok());
+    co_return std::string(reinterpret_cast<const char *>(magic.data()), magic.size());
+}
+
+TEST(TlsWebSocket, UpgradeInsideTlsThenFramedBytesBothWays) {
+    auto ctx = context();
+    ASSERT_TRUE(ctx);
+    socket_pair sp;
+    std::string response, reply;
+    std::thread client([&, fd = sp.client.get()] {
+        auto c = client_connect(fd);
+        if (!c.ssl) return;
+        const std::string req =
+            "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n";
+        ssl_write_all(c.ssl.get(), std::vector<uint8_t>(req.begin(), req.end()));
+        while (response.find("\r\n\r\n") == std::string::npos) {
+            auto b = ssl_read_n(c.ssl.get(), 1);
+            if (b.empty()) return;
+            response.push_back(static_cast<char>(b[0]));
+        }
+        // One masked binary frame carrying the SPICE magic.
+        const uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44};
+        std::vector<uint8_t> frame = {0x82, 0x80 | 4, mask[0], mask[1], mask[2], mask[3]};
+        const char magic[] = "REDQ";
+        for (int i = 0; i < 4; ++i)
+            frame.push_back(static_cast<uint8_t>(magic[i]) ^ mask[i]);
+        ssl_write_all(c.ssl.get(), frame);
+        auto hdr = ssl_read_n(c.ssl.get(), 2); // unmasked server frame: 0x82, length
+        if (hdr.size() == 2 && hdr[0] == 0x82) {
+            auto body = ssl_read_n(c.ssl.get(), hdr[1] & 0x7f);
+            reply.assign(body.begin(), body.end());
+        }
+        SSL_shutdown(c.ssl.get());
+    });
+    auto got = run_task(tls_then_websocket(std::move(sp.server), ctx));
+    client.join();
+    EXPECT_EQ(response.rfind("HTTP/1.1 101 ", 0), 0u) << response;
+    EXPECT_NE(response.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+              std::string::npos)
+        << response;
+    ASSERT_TRUE(got.ok()) << got.error().message();
+    EXPECT_EQ(*got, "REDQ");
+    EXPECT_EQ(reply, "ok");
+}
