@@ -65,6 +65,7 @@ void qxl_device::shutdown() {
                 c->stop("device removed");
             co_await d._work.close();
             d._surfaces->destroy_all();
+            d._primary_id.reset();
         }(*this);
     });
 }
@@ -256,6 +257,9 @@ void qxl_device::create_primary(uint32_t surface_id, const QXLDevSurfaceCreate &
     cmd.height = create.height;
     cmd.stride = create.stride;
     cmd.data = *mem;
+    // A second create without destroy replaces the primary. Drop the old
+    // one first: dropping it after _primary_id is set would clear the id.
+    drop_surface(surface_id);
     _primary_id = surface_id;
     if (!create_surface(surface_id, cmd)) {
         _primary_id.reset();

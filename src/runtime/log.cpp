@@ -71,8 +71,20 @@ bool log_limiter::allow(uint64_t &suppressed) noexcept {
     int64_t expected = -1;
     if (_tokens_milli.compare_exchange_strong(expected, int64_t{_burst} * 1000))
         _last_ns.store(now);
-    const int64_t last = _last_ns.exchange(now);
-    const int64_t refill = (now - last) * _per_second / 1'000'000; // milli-tokens
+    // Advance the clock only by the time the whole milli-tokens granted are
+    // worth: the remainder carries over, so calls closer together than one
+    // milli-token still add up under a sustained flood.
+    int64_t last = _last_ns.load();
+    int64_t refill = 0; // milli-tokens
+    while (_per_second > 0 && now > last) {
+        refill = (now - last) * _per_second / 1'000'000;
+        if (refill <= 0) {
+            refill = 0;
+            break;
+        }
+        if (_last_ns.compare_exchange_weak(last, last + refill * 1'000'000 / _per_second)) break;
+        refill = 0;
+    }
     int64_t tokens = _tokens_milli.load();
     int64_t next = 0;
     do {
