@@ -492,6 +492,11 @@ task<rs::result<std::string>> tls_then_websocket(rs::fd_handle fd,
     auto r = co_await s->read_exact(magic, {});
     if (!r) co_return r.error();
     EXPECT_TRUE((co_await s->write_all(as_bytes("ok"), {})).ok());
+    // Stay open until the client is done (its close_notify, then EOF):
+    // closing first would make its last write hit a closed socket.
+    std::array<std::byte, 16> tail{};
+    auto end = co_await s->read_some(tail, {});
+    EXPECT_FALSE(end.ok());
     co_return std::string(reinterpret_cast<const char *>(magic.data()), magic.size());
 }
 
