@@ -70,6 +70,13 @@ int server::init(const SpiceCoreInterface *core) {
         return 0;
     }
     _config.apply_init_defaults();
+    // issue 7: as the reference does at init, SPICE_DEBUG_ALLOW_MC=<n != 0>
+    // lets a new main link coexist with the current viewer.
+    if (const char *mc = std::getenv("SPICE_DEBUG_ALLOW_MC")) { // NOLINT(concurrency-mt-unsafe)
+        _config.set_allow_multiple_clients(std::atoi(mc) != 0);
+        if (_config.allow_multiple_clients())
+            RS_LOG_WARN("server", "allowing multiple client connections");
+    }
     if (core != nullptr) {
         if (interface_registry::check_core_interface(core) != 0) {
             RS_LOG_ERROR("server", "core interface version {}.{} not supported",
