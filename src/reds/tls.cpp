@@ -223,33 +223,6 @@ std::string tls_session::description() const {
 
 // ---- tls_stream --------------------------------------------------------------
 
-/// Waits for the write lock. unlock_writes() hands the lock straight to the
-/// next waiter, so a woken writer owns it without re-checking.
-struct tls_stream::lock_awaiter : detail::waiter {
-    tls_stream &s;
-    explicit lock_awaiter(tls_stream &st) noexcept
-        : s(st) {}
-    bool await_ready() noexcept {
-        if (s._writing) return false;
-        s._writing = true;
-        return true;
-    }
-    void await_suspend(std::coroutine_handle<> c) noexcept {
-        h = c;
-        s._write_waiters.push(this);
-    }
-    void await_resume() const noexcept {}
-};
-
-tls_stream::lock_awaiter tls_stream::lock_writes() noexcept { return lock_awaiter{*this}; }
-
-void tls_stream::unlock_writes() {
-    if (detail::waiter *w = _write_waiters.pop())
-        shard::current()->schedule(w->h); // _writing stays true: w owns the lock now
-    else
-        _writing = false;
-}
-
 tls_stream::tls_stream(fd_handle fd, std::shared_ptr<tls_context> ctx,
                        std::unique_ptr<tls_session> session) noexcept
     : stream(std::move(fd))
@@ -293,9 +266,9 @@ tls_stream::accept(fd_handle fd, std::shared_ptr<tls_context> ctx,
         const auto status = s->_session->handshake();
         // Send what the handshake produced before waiting for the peer: our
         // flight on success or want_read, the alert on failure.
-        s->_writing = true; // nobody else knows this stream yet
+        (void)s->_write_lock.try_lock(); // nobody else knows this stream yet
         auto sent = co_await s->flush(st);
-        s->_writing = false;
+        s->_write_lock.unlock();
         if (status == tls_session::status::ok) break;
         if (status != tls_session::status::want_read) {
             RS_LOG_RATELIMITED("tls", "TLS handshake with fd {} failed: {}", s->fd(),
@@ -338,10 +311,9 @@ task<result<size_t>> tls_stream::read_some(std::span<std::byte> buf, std::stop_t
         // Post-handshake messages (a KeyUpdate answer) must leave before we
         // wait for the peer, which may be waiting for them. If a writer is
         // sending, it drains them instead.
-        if (_session->output_pending() > 0 && !_writing) {
-            _writing = true;
+        if (_session->output_pending() > 0 && _write_lock.try_lock()) {
             auto r = co_await flush(st);
-            unlock_writes();
+            _write_lock.unlock();
             if (!r) co_return r.error();
         }
         // A socket EOF without close_notify counts as the end too: clients
@@ -351,7 +323,7 @@ task<result<size_t>> tls_stream::read_some(std::span<std::byte> buf, std::stop_t
 }
 
 task<result<void>> tls_stream::write_all(std::span<const std::byte> buf, std::stop_token st) {
-    co_await lock_writes();
+    co_await _write_lock.lock();
     result<void> out;
     while (!buf.empty() && out) {
         // Encrypt a batch, then send it: the output BIO holds at most one
@@ -369,7 +341,7 @@ task<result<void>> tls_stream::write_all(std::span<const std::byte> buf, std::st
         if (out) out = co_await flush(st);
     }
     if (out && buf.empty() && _session->output_pending() > 0) out = co_await flush(st);
-    unlock_writes();
+    _write_lock.unlock();
     co_return out;
 }
 

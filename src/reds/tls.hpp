@@ -164,18 +164,13 @@ class tls_stream final : public stream {
     /// Sends every pending byte of ciphertext; caller holds the write lock.
     task<result<void>> flush(std::stop_token st);
 
-    struct lock_awaiter;
-    lock_awaiter lock_writes() noexcept;
-    void unlock_writes();
-
     std::shared_ptr<tls_context> _ctx; // keeps the SSL_CTX alive for _session
     std::unique_ptr<tls_session> _session;
     std::vector<std::byte> _in_buf;
     std::vector<std::byte> _out_buf;
     std::error_code _write_error; // sticky: the wire holds a partial record
     int _ssf = 0;
-    bool _writing = false;
-    detail::waiter_list _write_waiters;
+    async_mutex _write_lock; // one writer at a time: records must not interleave
 };
 
 } // namespace rs

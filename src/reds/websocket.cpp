@@ -376,35 +376,6 @@ frame_decoder::event frame_decoder::decode(std::span<const std::byte> in,
 
 // ---- websocket_stream --------------------------------------------------------
 
-/// Waits for the write lock; unlock_writes() hands it straight to the next
-/// waiter, as tls_stream's does.
-struct websocket_stream::lock_awaiter : detail::waiter {
-    websocket_stream &s;
-    explicit lock_awaiter(websocket_stream &st) noexcept
-        : s(st) {}
-    bool await_ready() noexcept {
-        if (s._writing) return false;
-        s._writing = true;
-        return true;
-    }
-    void await_suspend(std::coroutine_handle<> c) noexcept {
-        h = c;
-        s._write_waiters.push(this);
-    }
-    void await_resume() const noexcept {}
-};
-
-websocket_stream::lock_awaiter websocket_stream::lock_writes() noexcept {
-    return lock_awaiter{*this};
-}
-
-void websocket_stream::unlock_writes() {
-    if (detail::waiter *w = _write_waiters.pop())
-        shard::current()->schedule(w->h); // _writing stays true: w owns the lock now
-    else
-        _writing = false;
-}
-
 websocket_stream::websocket_stream(std::unique_ptr<stream> inner,
                                    std::span<const std::byte> pending)
     : _inner(std::move(inner))
@@ -415,7 +386,7 @@ websocket_stream::websocket_stream(std::unique_ptr<stream> inner,
 
 task<result<void>> websocket_stream::send_frame(uint8_t opcode, std::span<const std::byte> payload,
                                                 std::stop_token st) {
-    co_await lock_writes();
+    co_await _write_lock.lock();
     result<void> r;
     if (_write_error) {
         r = _write_error;
@@ -439,7 +410,7 @@ task<result<void>> websocket_stream::send_frame(uint8_t opcode, std::span<const 
         else if (opcode == ws::op_close)
             _write_error = make_error_code(errc::eof); // nothing may follow our close
     }
-    unlock_writes();
+    _write_lock.unlock();
     co_return r;
 }
 

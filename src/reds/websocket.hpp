@@ -183,10 +183,6 @@ class websocket_stream final : public stream {
     task<result<void>> send_frame(uint8_t opcode, std::span<const std::byte> payload,
                                   std::stop_token st);
 
-    struct lock_awaiter;
-    lock_awaiter lock_writes() noexcept;
-    void unlock_writes();
-
     std::unique_ptr<stream> _inner;
     ws::frame_decoder _decoder;
     std::vector<std::byte> _in; // received, not yet decoded: _in[_in_pos, _in_end)
@@ -195,8 +191,7 @@ class websocket_stream final : public stream {
     std::vector<std::byte> _out;  // header + small payload, one inner write
     std::error_code _write_error; // sticky: a partial frame is on the wire
     std::error_code _read_error;  // sticky: closed or failed
-    bool _writing = false;
-    detail::waiter_list _write_waiters;
+    async_mutex _write_lock;      // one writer at a time: frames must not interleave
 };
 
 /// Completes a WebSocket upgrade on `inner`: `already_read` are the bytes the

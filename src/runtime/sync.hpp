@@ -169,6 +169,45 @@ template <typename T> class bounded_queue {
     detail::waiter_list _writers;
 };
 
+/// A coroutine mutex of one shard: lock() suspends while another coroutine
+/// holds it; unlock() hands it straight to the next waiter (FIFO), which then
+/// owns it without re-checking. Streams use it so that concurrent writers
+/// never interleave their records or frames on the wire.
+///
+///     co_await m.lock();  ...  m.unlock();      // or: if (m.try_lock()) {...}
+class async_mutex {
+  public:
+    bool try_lock() noexcept {
+        if (_locked) return false;
+        _locked = true;
+        return true;
+    }
+    bool locked() const noexcept { return _locked; }
+    void unlock() {
+        if (detail::waiter *w = _waiters.pop())
+            shard::current()->schedule(w->h); // still locked: w owns it now
+        else
+            _locked = false;
+    }
+
+    struct awaiter : detail::waiter {
+        async_mutex &m;
+        explicit awaiter(async_mutex &mx) noexcept
+            : m(mx) {}
+        bool await_ready() noexcept { return m.try_lock(); }
+        void await_suspend(std::coroutine_handle<> c) noexcept {
+            h = c;
+            m._waiters.push(this);
+        }
+        void await_resume() const noexcept {}
+    };
+    awaiter lock() noexcept { return awaiter{*this}; }
+
+  private:
+    bool _locked = false;
+    detail::waiter_list _waiters;
+};
+
 /// Tracks in-flight work for shutdown (seastar's gate): enter() while open,
 /// leave() when done; close() stops new entries and completes when the last
 /// one leaves. Lives on one shard.

@@ -76,6 +76,34 @@ TEST(BoundedQueue, CloseWakesWaitersAndFailsPushes) {
     EXPECT_EQ(r.second, rs::errc::closed);
 }
 
+TEST(AsyncMutex, WaitersGetTheLockInOrderAndNeverTogether) {
+    auto order = run_task([]() -> task<std::vector<int>> {
+        rs::async_mutex m;
+        std::vector<int> log;
+        int holders = 0;
+        co_await m.lock();
+        for (int i = 0; i < 3; ++i)
+            rs::spawn([](rs::async_mutex &mx, std::vector<int> &l, int &h, int id) -> task<void> {
+                co_await mx.lock();
+                EXPECT_EQ(++h, 1); // alone in the critical section
+                co_await rs::yield_now{};
+                l.push_back(id);
+                --h;
+                mx.unlock();
+            }(m, log, holders, i));
+        EXPECT_FALSE(m.try_lock());
+        m.unlock(); // handed to waiter 0, not released
+        EXPECT_TRUE(m.locked());
+        while (log.size() < 3)
+            co_await rs::yield_now{};
+        EXPECT_FALSE(m.locked());
+        EXPECT_TRUE(m.try_lock());
+        m.unlock();
+        co_return log;
+    }());
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+}
+
 TEST(Gate, CloseWaitsForHoldersAndRefusesNewOnes) {
     auto r = run_task([]() -> task<std::vector<std::string>> {
         rs::gate g;
