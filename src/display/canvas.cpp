@@ -37,8 +37,6 @@ class canvas_category_impl final : public std::error_category {
             return "source and destination surfaces have different pixel depths";
         case canvas_errc::unsupported:
             return "operation not defined for these formats or parameters";
-        case canvas_errc::not_supported_yet:
-            return "guest QUIC images are not supported yet";
         case canvas_errc::out_of_memory:
             return "out of memory for a pixman image or region";
         }

@@ -36,7 +36,6 @@ enum class canvas_errc : int {
     bad_image,           ///< an image's data, palette or format cannot be read
     format_mismatch,     ///< a raw operation between surfaces of different depths
     unsupported,         ///< an operation spice-common does not define for these inputs
-    not_supported_yet,   ///< guest QUIC images (the decoder lands with the codecs)
     out_of_memory,       ///< pixman could not allocate an image or region
 };
 

@@ -68,8 +68,8 @@ shard::~shard() {
     // going away with this shard.
     io_uring_queue_exit(&_ring);
     ::close(_wake_fd);
-    for (auto h : _ready)
-        (void)h; // frames belong to their tasks, not to us
+    // Handles still in _ready are not destroyed here: frames belong to their
+    // tasks, not to the shard.
     if (t_current == this) t_current = _previous;
 }
 
