@@ -5,6 +5,7 @@
 // with a log line; nothing aborts the VMM.
 #include <spice.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -14,10 +15,12 @@
 #include "display/display_shards.hpp"
 #include "display/qxl_channels.hpp"
 #include "input/inputs_channel.hpp"
+#include "reds/agent.hpp" // agent (issue 8)
 #include "reds/server.hpp"
 #include "runtime/log.hpp"
 #include "shim/shim_state.hpp"
 #include "sound/sound_channels.hpp" // sound (issue 8)
+#include "usbredir/spicevmc.hpp"    // spicevmc (issue 8)
 
 // ---- inputs (issue 5) ---------------------------------------------------------
 /// The state behind SpiceKbdInstance::st: the LED state the VMM pushed and
@@ -46,6 +49,15 @@ struct SpicePlaybackState {
 struct SpiceRecordState {
     RedsState *reds = nullptr;
     rs::record_channel *channel = nullptr;
+};
+
+// ---- char devices (issue 8) -----------------------------------------------------
+/// The state behind SpiceCharDeviceInstance::st: the server and what serves
+/// the device (agent or spicevmc). Created at add_interface; the handler is
+/// destroyed on the control shard at remove_interface.
+struct SpiceCharDeviceState {
+    RedsState *reds = nullptr;
+    std::unique_ptr<rs::char_device_handler> handler;
 };
 
 namespace {
@@ -129,6 +141,17 @@ int spice_server_add_interface(SpiceServer *s, SpiceBaseInstance *sin) {
             auto &snd = rs::sound_channels::ensure(s->srv);
             reinterpret_cast<SpiceRecordInstance *>(sin)->st =
                 new SpiceRecordState{.reds = s, .channel = &snd.add_record()};
+        } else if (type == SPICE_INTERFACE_CHAR_DEVICE) { // agent, spicevmc (issue 8)
+            auto *dev = reinterpret_cast<SpiceCharDeviceInstance *>(sin);
+            const auto &devs = s->srv.interfaces().char_devices();
+            const auto it = std::find_if(devs.begin(), devs.end(),
+                                         [dev](const auto &e) { return e.instance == dev; });
+            if (it == devs.end()) return rc; // refused (logged) by the registry
+            auto *st = new SpiceCharDeviceState{.reds = s, .handler = nullptr};
+            st->handler = it->kind == rs::char_device_kind::vdagent
+                              ? rs::attach_agent(s->srv, dev)
+                              : rs::attach_spicevmc(s->srv, dev, it->kind);
+            dev->st = st;
         }
         return rc;
     });
@@ -152,6 +175,22 @@ int spice_server_remove_interface(SpiceBaseInstance *sin) {
         if (rc == 0) {
             delete st;
             tablet->st = nullptr;
+        }
+        return rc;
+    }
+    if (type == SPICE_INTERFACE_CHAR_DEVICE) { // agent, spicevmc (issue 8)
+        auto *dev = reinterpret_cast<SpiceCharDeviceInstance *>(sin);
+        SpiceCharDeviceState *st = dev->st;
+        if (st == nullptr || st->reds == nullptr) return -1;
+        RedsState *s = st->reds;
+        const int rc = s->srv.on_control([s, sin, st] {
+            const int r = s->srv.interfaces().remove_interface(sin);
+            if (r == 0) st->handler.reset();
+            return r;
+        });
+        if (rc == 0) {
+            delete st;
+            dev->st = nullptr;
         }
         return rc;
     }
@@ -428,7 +467,11 @@ int spice_server_kbd_leds(SpiceKbdInstance *sin, int leds) { // inputs (issue 5)
 // ---- char devices -----------------------------------------------------------
 
 void spice_server_char_device_wakeup(SpiceCharDeviceInstance *sin) {
-    (void)sin; // no char-device channel reads yet: the guest's writes wait
+    if (sin == nullptr || sin->st == nullptr || sin->st->reds == nullptr) return;
+    SpiceCharDeviceState *st = sin->st;
+    st->reds->srv.on_control([st] {
+        if (st->handler) st->handler->wakeup();
+    });
 }
 
 const char **spice_server_char_device_recognized_subtypes(void) {
@@ -436,8 +479,11 @@ const char **spice_server_char_device_recognized_subtypes(void) {
 }
 
 void spice_server_port_event(SpiceCharDeviceInstance *sin, uint8_t event) {
-    (void)sin;
-    RS_LOG_DEBUG("shim", "port event {} (port channels not served yet)", event);
+    if (sin == nullptr || sin->st == nullptr || sin->st->reds == nullptr) return;
+    SpiceCharDeviceState *st = sin->st;
+    st->reds->srv.on_control([st, event] {
+        if (st->handler) st->handler->port_event(event);
+    });
 }
 
 // ---- audio (sound, issue 8) ------------------------------------------------------
