@@ -42,10 +42,13 @@ std::optional<uint8_t> bitmap_format_of(uint32_t surface_format) {
 } // namespace
 
 display_channel_client::display_channel_client(qxl_device &dev, std::unique_ptr<stream> s,
-                                               channel_link link)
+                                               channel_link link, image_settings images)
     : channel_client(std::move(s), std::move(link), /*handle_acks=*/true, display_limits())
     , _dev(dev)
-    , _lz4(this->link().channel_caps.has(SPICE_DISPLAY_CAP_LZ4_COMPRESSION)) {}
+    , _lz4(this->link().channel_caps.has(SPICE_DISPLAY_CAP_LZ4_COMPRESSION))
+    // The client has one pixmap cache and one GLZ window for all its
+    // display channels; display 0 fills them.
+    , _images(images, _lz4, this->link().id == 0) {}
 
 void display_channel_client::on_start() { send_full_state(); }
 
@@ -95,7 +98,7 @@ void display_channel_client::send_surface_image(uint32_t id) {
     op.src = image;
     op.src_area = full;
     d.op = std::move(op);
-    on_drawable(d);
+    send_drawable(d, /*whole_surface=*/true);
 }
 
 void display_channel_client::on_surface_created(uint32_t id, uint32_t width, uint32_t height,
@@ -133,19 +136,33 @@ void display_channel_client::on_drawable(const draw::drawable &d) {
         RS_LOG_DEBUG("display", "client {} behind by {} bytes; resending the current picture",
                      link().connection_id, queued_bytes());
         clear_queue();
+        forget_client_caches();
         const bool was_marked = _marked;
         send_full_state();
         _marked = was_marked;
         return;
     }
-    const bool lz4 = _lz4;
-    image_encoder enc = [lz4](const draw::image &img, image_role role) {
-        image_plan p = default_image_plan(img, role);
-        if (lz4 && role == image_role::source && img.type == SPICE_IMAGE_TYPE_BITMAP)
-            p.how = image_plan::method::lz4;
-        return p;
-    };
+    send_drawable(d, /*whole_surface=*/false);
+}
+
+void display_channel_client::send_drawable(const draw::drawable &d, bool whole_surface) {
+    const auto inv = _images.prepare(d, whole_surface);
+    if (!inv.pixmaps.empty()) send(msg::display_inval_list{.resources = inv.pixmaps});
+    for (uint64_t id : inv.palettes)
+        send(msg::display_inval_palette{.id = id});
+    const image_encoder enc = _images.encoder();
     send_with(draw_message_type(d.op), [&](wire::writer &w) { encode_draw(w, d, enc); });
+}
+
+void display_channel_client::forget_client_caches() {
+    _images.forget_client_state();
+    send(msg::display_inval_all_pixmaps{});
+    send(msg::display_inval_all_palettes{});
+}
+
+void display_channel_client::on_reset_image_cache() {
+    _images.reset_pixmap_cache();
+    send(msg::display_inval_all_pixmaps{});
 }
 
 void display_channel_client::on_monitors_config(std::span<const monitor_head> heads,
@@ -165,9 +182,12 @@ task<result<void>> display_channel_client::handle_message(uint16_t type,
         RS_LOG_DEBUG("display", "client cache: pixmaps {} ({} px), glz dictionary {} window {}",
                      init->pixmap_cache_id, init->pixmap_cache_size, init->glz_dictionary_id,
                      init->glz_dictionary_window_size);
+        _images.on_init(*init);
+    } else if (auto *pc = std::get_if<msgc::display_preferred_compression>(&m)) {
+        _images.on_preferred_compression(pc->image_compression);
     }
-    // Stream reports, compression and codec preferences are accepted and
-    // take effect once streams and the codec choice land.
+    // Stream reports and video codec preferences are accepted and take
+    // effect once streams land.
     co_return result<void>{};
 }
 

@@ -3,6 +3,8 @@
 
 #include "display/cursor_cache.hpp"
 #include "display/draw.hpp"
+#include "display/image_sender.hpp"
+#include "display/image_settings.hpp"
 #include "display/qxl_device.hpp"
 #include "reds/channel_client.hpp"
 
@@ -18,7 +20,8 @@ class display_channel_client final : public channel_client {
   public:
     static constexpr size_t resync_bytes = 16u << 20;
 
-    display_channel_client(qxl_device &dev, std::unique_ptr<stream> s, channel_link link);
+    display_channel_client(qxl_device &dev, std::unique_ptr<stream> s, channel_link link,
+                           image_settings images);
 
     void on_surface_created(uint32_t id, uint32_t width, uint32_t height, uint32_t format,
                             bool primary);
@@ -26,7 +29,10 @@ class display_channel_client final : public channel_client {
     void on_drawable(const draw::drawable &d);
     void on_monitors_config(std::span<const struct monitor_head> heads, uint16_t max_allowed);
     void on_mark();
+    /// spice_qxl_reset_image_cache: the client empties its pixmap cache.
+    void on_reset_image_cache();
     bool lz4() const noexcept { return _lz4; }
+    const image_sender &images() const noexcept { return _images; }
 
   protected:
     void on_start() override;
@@ -36,10 +42,17 @@ class display_channel_client final : public channel_client {
     /// Sends every surface (create + its current pixels) and a MARK.
     void send_full_state();
     void send_surface_image(uint32_t id);
+    /// Plans the drawable's images, sends the cache invalidations they need,
+    /// then the drawing.
+    void send_drawable(const draw::drawable &d, bool whole_surface);
+    /// After queued messages were dropped: the client may lack images the
+    /// caches and the GLZ window count on, so both start over.
+    void forget_client_caches();
     bool behind() const noexcept;
 
     qxl_device &_dev;
     bool _lz4;
+    image_sender _images;
     bool _marked = false;
     std::vector<uint32_t> _surfaces; // what this client has been told exists
 };

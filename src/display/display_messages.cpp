@@ -287,6 +287,70 @@ bool put_lz4(block &b, const draw::image &img, const draw::bitmap &bmp, const im
     return true;
 }
 
+// The palette of an LZ_PLT image: its id when the client caches it, else a
+// pointer whose block (filled now, after the image's own bytes are placed
+// in this block) holds it, as LZPLTData's @outvar palette.
+void put_lz_plt_palette(block &b, const draw::palette &pal, uint8_t flags) {
+    if (flags & SPICE_BITMAP_FLAGS_PAL_FROM_CACHE) {
+        b.u64(pal.unique);
+        return;
+    }
+    block p = b.ptr();
+    const size_t n = std::min<size_t>(pal.entries.size(), 0xffff);
+    p.u64(pal.unique);
+    p.u16(static_cast<uint16_t>(n));
+    for (size_t i = 0; i < n; ++i)
+        p.u32(pal.entries[i]);
+}
+
+// A payload an encoder produced (image_plan::method::encoded); false when
+// it is not one this can carry, so the caller sends the image as it is.
+bool put_encoded(block &b, const draw::image &img, const image_plan &plan) {
+    if (plan.encoded.size() > std::numeric_limits<uint32_t>::max()) return false;
+    const auto size = static_cast<uint32_t>(plan.encoded.size());
+    if (is_binary_data_type(plan.encoded_type)) {
+        put_descriptor(b, img.id, plan.encoded_type, plan.descriptor_flags, img.width, img.height);
+        b.u32(size);
+        b.ref(plan.encoded);
+        return true;
+    }
+    switch (plan.encoded_type) {
+    case SPICE_IMAGE_TYPE_LZ_PLT: {
+        const auto *bmp = std::get_if<draw::bitmap>(&img.payload);
+        if (bmp == nullptr || !bmp->pal) return false;
+        uint8_t flags = plan.encoded_flags & SPICE_BITMAP_FLAGS_TOP_DOWN;
+        if (plan.palette == image_plan::palette_mode::from_cache)
+            flags |= SPICE_BITMAP_FLAGS_PAL_FROM_CACHE;
+        else if (plan.palette == image_plan::palette_mode::send_and_cache)
+            flags |= SPICE_BITMAP_FLAGS_PAL_CACHE_ME;
+        put_descriptor(b, img.id, SPICE_IMAGE_TYPE_LZ_PLT, plan.descriptor_flags, img.width,
+                       img.height);
+        b.u8(flags);
+        b.u32(size);
+        put_lz_plt_palette(b, *bmp->pal, flags);
+        b.ref(plan.encoded);
+        return true;
+    }
+    case SPICE_IMAGE_TYPE_ZLIB_GLZ_RGB:
+        put_descriptor(b, img.id, SPICE_IMAGE_TYPE_ZLIB_GLZ_RGB, plan.descriptor_flags, img.width,
+                       img.height);
+        b.u32(plan.encoded_aux);
+        b.u32(size);
+        b.ref(plan.encoded);
+        return true;
+    case SPICE_IMAGE_TYPE_JPEG_ALPHA:
+        put_descriptor(b, img.id, SPICE_IMAGE_TYPE_JPEG_ALPHA, plan.descriptor_flags, img.width,
+                       img.height);
+        b.u8(plan.encoded_flags);
+        b.u32(plan.encoded_aux);
+        b.u32(size);
+        b.ref(plan.encoded);
+        return true;
+    default:
+        return false;
+    }
+}
+
 /// fill_bits: the image into the block its pointer opened; nothing (a null
 /// pointer) when there is no image.
 void put_image(block b, const draw::image_ptr &img, image_role role, const image_encoder &enc) {
@@ -302,15 +366,8 @@ void put_image(block b, const draw::image_ptr &img, image_role role, const image
                        plan.descriptor_flags, img->width, img->height);
         return;
     case image_plan::method::encoded:
-        if (is_binary_data_type(plan.encoded_type) &&
-            plan.encoded.size() <= std::numeric_limits<uint32_t>::max()) {
-            put_descriptor(b, img->id, plan.encoded_type, plan.descriptor_flags, img->width,
-                           img->height);
-            b.u32(static_cast<uint32_t>(plan.encoded.size()));
-            b.ref(plan.encoded);
-            return;
-        }
-        break; // not a BinaryData payload: send the image as it is
+        if (put_encoded(b, *img, plan)) return;
+        break; // not a payload this can carry: send the image as it is
     case image_plan::method::lz4:
         if (const auto *bmp = std::get_if<draw::bitmap>(&img->payload))
             if (put_lz4(b, *img, *bmp, plan)) return;

@@ -53,9 +53,13 @@ struct image_plan {
         /// SPICE_IMAGE_TYPE_FROM_CACHE_LOSSLESS: likewise, and the cached
         /// copy must be lossless.
         from_cache_lossless,
-        /// A payload compressed elsewhere whose body is spice.proto's
-        /// BinaryData (u32 size, bytes): `encoded_type` is
-        /// SPICE_IMAGE_TYPE_QUIC, LZ_RGB, GLZ_RGB, JPEG or LZ4.
+        /// A payload compressed elsewhere: `encoded_type` is
+        /// SPICE_IMAGE_TYPE_QUIC, LZ_RGB, GLZ_RGB, JPEG or LZ4 (spice.proto
+        /// BinaryData: u32 size, bytes); LZ_PLT (LZPLTData: `encoded_flags`
+        /// with the bitmap's TOP_DOWN bit, size, the bitmap's palette as
+        /// `palette` says, bytes); ZLIB_GLZ_RGB (ZlibGlzRGBData:
+        /// `encoded_aux` is glz_data_size); JPEG_ALPHA (JPEGAlphaData:
+        /// `encoded_flags`, `encoded_aux` is jpeg_size).
         encoded,
     };
     /// What happens to a bitmap's palette (ignored for other payloads and
@@ -72,6 +76,8 @@ struct image_plan {
     uint8_t descriptor_flags = 0;
     palette_mode palette = palette_mode::send;
     uint8_t encoded_type = SPICE_IMAGE_TYPE_QUIC;
+    uint8_t encoded_flags = 0;
+    uint32_t encoded_aux = 0;
     std::span<const uint8_t> encoded;
 };
 

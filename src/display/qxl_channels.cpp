@@ -12,6 +12,7 @@ namespace {
 struct handoff_box {
     std::unique_ptr<stream> s;
     channel_link link;
+    image_settings images; ///< the server's settings when the client linked
 };
 
 task<void> serve_on_home(std::shared_ptr<qxl_device> dev, std::shared_ptr<handoff_box> box,
@@ -21,7 +22,7 @@ task<void> serve_on_home(std::shared_ptr<qxl_device> dev, std::shared_ptr<handof
     if (cursor)
         co_await dev->serve_cursor(std::move(s), std::move(link));
     else
-        co_await dev->serve_display(std::move(s), std::move(link));
+        co_await dev->serve_display(std::move(s), std::move(link), box->images);
 }
 
 /// Runs on the control shard until the client leaves: registers the stop
@@ -51,6 +52,14 @@ caps display_caps() {
     return c;
 }
 
+/// The server's image settings, read on the control shard where they live.
+image_settings settings_of(const server &srv) {
+    const auto &cfg = srv.config();
+    return image_settings{.compression = cfg.image_compression(),
+                          .jpeg = cfg.jpeg_compression(),
+                          .zlib_glz = cfg.zlib_glz_compression()};
+}
+
 } // namespace
 
 void register_qxl_channels(server &srv, const std::shared_ptr<qxl_device> &dev) {
@@ -60,20 +69,22 @@ void register_qxl_channels(server &srv, const std::shared_ptr<qxl_device> &dev) 
         .type = SPICE_CHANNEL_DISPLAY,
         .id = id,
         .channel_caps = display_caps(),
-        .serve = [weak](std::unique_ptr<stream> s, channel_link l, session &sess) {
+        .serve = [weak, &srv](std::unique_ptr<stream> s, channel_link l, session &sess) {
             return hand_off(weak,
-                            std::make_shared<handoff_box>(handoff_box{std::move(s), std::move(l)}),
+                            std::make_shared<handoff_box>(
+                                handoff_box{std::move(s), std::move(l), settings_of(srv)}),
                             &sess, false);
         }});
-    srv.register_channel(channel_service{
-        .type = SPICE_CHANNEL_CURSOR,
-        .id = id,
-        .channel_caps = {},
-        .serve = [weak](std::unique_ptr<stream> s, channel_link l, session &sess) {
-            return hand_off(weak,
-                            std::make_shared<handoff_box>(handoff_box{std::move(s), std::move(l)}),
-                            &sess, true);
-        }});
+    srv.register_channel(
+        channel_service{.type = SPICE_CHANNEL_CURSOR,
+                        .id = id,
+                        .channel_caps = {},
+                        .serve = [weak](std::unique_ptr<stream> s, channel_link l, session &sess) {
+                            return hand_off(weak,
+                                            std::make_shared<handoff_box>(handoff_box{
+                                                std::move(s), std::move(l), image_settings{}}),
+                                            &sess, true);
+                        }});
 }
 
 void unregister_qxl_channels(server &srv, int qxl_id) {

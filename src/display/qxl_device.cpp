@@ -310,7 +310,8 @@ void qxl_device::update_area(uint32_t surface_id, const QXLRect &area, std::span
 void qxl_device::flush_surfaces() {}
 
 void qxl_device::reset_image_cache() {
-    // No image cache is kept for the guest's ids yet; nothing to drop.
+    // The guest's image ids start over: no client may take one from its cache.
+    broadcast([](display_channel_client &c) { c.on_reset_image_cache(); });
 }
 
 void qxl_device::reset_cursor() {
@@ -397,10 +398,11 @@ void qxl_device::update_client_capabilities() {
 
 // ---- channel clients ----------------------------------------------------------------
 
-task<void> qxl_device::serve_display(std::unique_ptr<stream> s, channel_link link) {
+task<void> qxl_device::serve_display(std::unique_ptr<stream> s, channel_link link,
+                                     image_settings images) {
     gate::holder h(_work);
     if (!h.entered()) co_return;
-    auto c = std::make_shared<display_channel_client>(*this, std::move(s), std::move(link));
+    auto c = std::make_shared<display_channel_client>(*this, std::move(s), std::move(link), images);
     _display_clients.push_back(c);
     update_client_capabilities();
     co_await c->run();

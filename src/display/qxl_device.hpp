@@ -15,6 +15,7 @@
 
 #include "display/canvas.hpp"
 #include "display/draw.hpp"
+#include "display/image_settings.hpp"
 #include "display/memslot.hpp"
 #include "reds/channel_client.hpp"
 #include "runtime/cross_shard.hpp"
@@ -99,7 +100,7 @@ class qxl_device {
     void set_max_monitors(uint32_t n) noexcept { _max_monitors = n; }
 
     /// Serve a linked display / cursor channel; returns when the client leaves.
-    task<void> serve_display(std::unique_ptr<stream> s, channel_link link);
+    task<void> serve_display(std::unique_ptr<stream> s, channel_link link, image_settings images);
     task<void> serve_cursor(std::unique_ptr<stream> s, channel_link link);
     /// Stops the display and cursor clients of one session.
     void stop_clients_of(uint32_t connection_id);

@@ -1,0 +1,359 @@
+#include "display/image_sender.hpp"
+
+#include <spice/enums.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "display/codec/image_view.hpp"
+#include "display/codec/lz4_image.hpp"
+#include "runtime/log.hpp"
+
+namespace rs {
+
+// Until the GLZ encoder lands, no dictionary is ever made (GLZ falls back to LZ).
+namespace glz {
+class dictionary {};
+} // namespace glz
+
+namespace {
+
+/// The reference's CLIENT_PALETTE_CACHE_SIZE (entries).
+constexpr int64_t palette_cache_entries = 128;
+/// Below this many bytes (stride × height) an image goes raw (MIN_SIZE_TO_COMPRESS).
+constexpr uint64_t min_size_to_compress = 54;
+/// QUIC needs at least this many rows and columns (MIN_DIMENSION_TO_QUIC).
+constexpr uint32_t min_dimension_to_quic = 3;
+/// GLZ output smaller than this is not worth a zlib pass (MIN_GLZ_SIZE_FOR_ZLIB).
+constexpr size_t min_glz_size_for_zlib = 100;
+/// zlib level for ZLIB_GLZ, the reference's ZLIB_DEFAULT_COMPRESSION_LEVEL.
+constexpr int zlib_glz_level = 3;
+
+bool is_palette(uint8_t fmt) noexcept {
+    switch (fmt) {
+    case SPICE_BITMAP_FMT_1BIT_LE:
+    case SPICE_BITMAP_FMT_1BIT_BE:
+    case SPICE_BITMAP_FMT_4BIT_LE:
+    case SPICE_BITMAP_FMT_4BIT_BE:
+    case SPICE_BITMAP_FMT_8BIT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// Formats whose pixels are colours (bitmap_fmt_is_rgb / has_graduality).
+bool is_rgb(uint8_t fmt) noexcept {
+    switch (fmt) {
+    case SPICE_BITMAP_FMT_16BIT:
+    case SPICE_BITMAP_FMT_24BIT:
+    case SPICE_BITMAP_FMT_32BIT:
+    case SPICE_BITMAP_FMT_RGBA:
+        return true;
+    default:
+        return false;
+    }
+}
+
+uint32_t bits_per_pixel(uint8_t fmt) noexcept {
+    switch (fmt) {
+    case SPICE_BITMAP_FMT_1BIT_LE:
+    case SPICE_BITMAP_FMT_1BIT_BE:
+        return 1;
+    case SPICE_BITMAP_FMT_4BIT_LE:
+    case SPICE_BITMAP_FMT_4BIT_BE:
+        return 4;
+    case SPICE_BITMAP_FMT_8BIT:
+    case SPICE_BITMAP_FMT_8BIT_A:
+        return 8;
+    case SPICE_BITMAP_FMT_16BIT:
+        return 16;
+    case SPICE_BITMAP_FMT_24BIT:
+        return 24;
+    case SPICE_BITMAP_FMT_32BIT:
+    case SPICE_BITMAP_FMT_RGBA:
+        return 32;
+    default:
+        return 0;
+    }
+}
+
+/// Rows padded beyond their pixels (bitmap_has_extra_stride): LZ and GLZ
+/// carry packed rows only, as in the reference.
+bool has_extra_stride(const draw::bitmap &b) noexcept {
+    const uint64_t row = (uint64_t{b.width} * bits_per_pixel(b.format) + 7) / 8;
+    return b.stride > row;
+}
+
+bool can_quic(const draw::bitmap &b) noexcept {
+    return !is_palette(b.format) && b.width >= min_dimension_to_quic &&
+           b.height >= min_dimension_to_quic;
+}
+
+bool can_lz(const draw::bitmap &b) noexcept { return !has_extra_stride(b); }
+
+bool valid_compression(uint8_t c) noexcept {
+    return c >= SPICE_IMAGE_COMPRESSION_OFF && c <= SPICE_IMAGE_COMPRESSION_LZ4 &&
+           c != SPICE_IMAGE_COMPRESSION_INVALID;
+}
+
+/// The images of an operation with their roles, in the order their
+/// pointers are written.
+template <typename F> void for_each_image(const draw::operation &op, F &&f) {
+    auto brush = [&](const draw::brush &b) {
+        if (b.type == SPICE_BRUSH_TYPE_PATTERN && b.pat.pat) f(*b.pat.pat, image_role::pattern);
+    };
+    auto mask = [&](const draw::qmask &m) {
+        if (m.bitmap) f(*m.bitmap, image_role::mask);
+    };
+    auto src = [&](const draw::image_ptr &p) {
+        if (p) f(*p, image_role::source);
+    };
+    std::visit(
+        [&](const auto &o) {
+            using T = std::decay_t<decltype(o)>;
+            if constexpr (std::is_same_v<T, draw::fill>) {
+                brush(o.br);
+                mask(o.mask);
+            } else if constexpr (std::is_same_v<T, draw::opaque> || std::is_same_v<T, draw::rop3>) {
+                src(o.src);
+                brush(o.br);
+                mask(o.mask);
+            } else if constexpr (std::is_same_v<T, draw::copy> || std::is_same_v<T, draw::blend>) {
+                src(o.src);
+                mask(o.mask);
+            } else if constexpr (std::is_same_v<T, draw::blackness> ||
+                                 std::is_same_v<T, draw::whiteness> ||
+                                 std::is_same_v<T, draw::invers>) {
+                mask(o.mask);
+            } else if constexpr (std::is_same_v<T, draw::stroke>) {
+                brush(o.br);
+            } else if constexpr (std::is_same_v<T, draw::text>) {
+                brush(o.fore_brush);
+                brush(o.back_brush);
+            } else if constexpr (std::is_same_v<T, draw::transparent> ||
+                                 std::is_same_v<T, draw::alpha_blend>) {
+                src(o.src);
+            } else if constexpr (std::is_same_v<T, draw::composite>) {
+                src(o.src);
+                if (o.mask) f(*o.mask, image_role::mask);
+            }
+        },
+        op);
+}
+
+/// Whether a lossy source is acceptable for this drawing: a plain copy of
+/// the source onto the surface (what the reference allows JPEG for).
+bool op_can_lossy(const draw::operation &op) noexcept {
+    if (const auto *c = std::get_if<draw::copy>(&op))
+        return c->rop_descriptor == SPICE_ROPD_OP_PUT && !c->mask.bitmap;
+    return false;
+}
+
+} // namespace
+
+image_sender::image_sender(image_settings settings, bool client_lz4, bool shares_client_caches)
+    : _settings(settings)
+    , _client_lz4(client_lz4)
+    , _shares_caches(shares_client_caches)
+    , _palettes(palette_cache_entries) {}
+
+image_sender::~image_sender() = default;
+
+void image_sender::on_init(const msgc::display_init &init) {
+    _have_init = true;
+    if (!_shares_caches) return;
+    _pixmaps.reset(std::max<int64_t>(init.pixmap_cache_size, 0));
+    if (init.glz_dictionary_window_size > 0 && !_glz_lost) (void)0;
+}
+
+void image_sender::on_preferred_compression(uint8_t c) {
+    if (!valid_compression(c)) {
+        RS_LOG_RATELIMITED("display", "client prefers an unknown image compression {}; ignored", c);
+        return;
+    }
+    _preferred = c;
+}
+
+void image_sender::reset_pixmap_cache() { _pixmaps.reset(_pixmaps.capacity()); }
+
+void image_sender::forget_client_state() {
+    _pixmaps.reset(_pixmaps.capacity());
+    _palettes.reset(_palettes.capacity());
+    _glz.reset();
+    _glz_lost = true;
+}
+
+SpiceImageCompression image_sender::effective_compression() const noexcept {
+    return _preferred ? static_cast<SpiceImageCompression>(*_preferred) : _settings.compression;
+}
+
+image_sender::invalidations image_sender::prepare(const draw::drawable &d, bool whole_surface) {
+    invalidations inv;
+    _plans.clear();
+    _buffers.clear();
+    _pixmaps.begin_message();
+    _palettes.begin_message();
+    const bool lossy_ok = whole_surface || op_can_lossy(d.op);
+    for_each_image(d.op, [&](const draw::image &img, image_role role) {
+        // The same image twice in one drawing: the second copy goes as the
+        // first, uncached, so no FROM_CACHE can precede the image it names.
+        const bool seen = std::any_of(_plans.begin(), _plans.end(),
+                                      [&](const planned &p) { return p.img == &img; });
+        if (seen) return;
+        _plans.push_back(planned{
+            &img, role,
+            plan_image(img, role, lossy_ok && role == image_role::source, whole_surface, inv)});
+    });
+    return inv;
+}
+
+image_encoder image_sender::encoder() const {
+    return [this](const draw::image &img, image_role role) {
+        for (const auto &p : _plans)
+            if (p.img == &img) return p.plan;
+        return default_image_plan(img, role);
+    };
+}
+
+image_plan::palette_mode image_sender::palette_for(const draw::palette *pal, invalidations &inv) {
+    if (pal == nullptr || pal->unique == 0) return image_plan::palette_mode::send;
+    if (_palettes.find(pal->unique)) return image_plan::palette_mode::from_cache;
+    std::vector<uint64_t> evicted;
+    if (!_palettes.add(pal->unique, 1, false, evicted)) return image_plan::palette_mode::send;
+    inv.palettes.insert(inv.palettes.end(), evicted.begin(), evicted.end());
+    return image_plan::palette_mode::send_and_cache;
+}
+
+image_plan image_sender::plan_image(const draw::image &img, image_role role, bool can_lossy,
+                                    bool whole_surface, invalidations &inv) {
+    image_plan p = default_image_plan(img, role);
+    if (std::holds_alternative<draw::surface_ref>(img.payload)) {
+        ++_sent[SPICE_IMAGE_TYPE_SURFACE];
+        return p;
+    }
+    const bool jpeg_on = _settings.jpeg == SPICE_WAN_COMPRESSION_ALWAYS ||
+                         (_settings.jpeg == SPICE_WAN_COMPRESSION_AUTO && _settings.low_bandwidth);
+    const bool cacheable = _shares_caches && _have_init &&
+                           (img.flags & SPICE_IMAGE_FLAGS_CACHE_ME) &&
+                           uint64_t{img.width} * img.height > 0;
+    bool replace = false;
+    if (cacheable) {
+        if (auto hit = _pixmaps.find(img.id)) {
+            if (can_lossy || !hit->lossy) {
+                p.how = (!jpeg_on || hit->lossy) ? image_plan::method::from_cache
+                                                 : image_plan::method::from_cache_lossless;
+                ++_sent[p.how == image_plan::method::from_cache
+                            ? SPICE_IMAGE_TYPE_FROM_CACHE
+                            : SPICE_IMAGE_TYPE_FROM_CACHE_LOSSLESS];
+                return p;
+            }
+            // The client holds a lossy copy where exact pixels are needed.
+            _pixmaps.set_lossy(img.id, false);
+            p.descriptor_flags |= SPICE_IMAGE_FLAGS_CACHE_REPLACE_ME;
+            replace = true;
+        }
+    }
+    bool lossy = false;
+    if (const auto *bmp = std::get_if<draw::bitmap>(&img.payload)) {
+        // Masks are never compressed (the reference turns compression off
+        // for them); patterns are never lossy.
+        const bool compressed = role != image_role::mask &&
+                                compress(img, *bmp, can_lossy && jpeg_on, whole_surface, p, lossy);
+        if (!compressed) {
+            p.how = image_plan::method::raw;
+            p.palette = palette_for(bmp->pal.get(), inv);
+            ++_sent[SPICE_IMAGE_TYPE_BITMAP];
+        } else if (p.encoded_type == SPICE_IMAGE_TYPE_LZ_PLT) {
+            p.palette = palette_for(bmp->pal.get(), inv);
+        }
+    } else {
+        ++_sent[SPICE_IMAGE_TYPE_QUIC]; // the guest's own QUIC bytes pass through
+    }
+    if (cacheable && !replace) {
+        std::vector<uint64_t> evicted;
+        if (_pixmaps.add(img.id, int64_t{img.width} * img.height, lossy, evicted))
+            p.descriptor_flags |= SPICE_IMAGE_FLAGS_CACHE_ME;
+        for (uint64_t id : evicted)
+            inv.pixmaps.push_back(resource_id{SPICE_RES_TYPE_PIXMAP, id});
+    }
+    return p;
+}
+
+bool image_sender::compress(const draw::image &img, const draw::bitmap &bmp, bool lossy_allowed,
+                            bool whole_surface, image_plan &plan, bool &lossy) {
+    (void)img;
+    (void)lossy_allowed;
+    const uint64_t bytes = uint64_t{bmp.stride} * bmp.height;
+    if (bytes < min_size_to_compress || bmp.width == 0 || bmp.height == 0) return false;
+    if (bmp.data.size() < bytes) return false; // the parser guarantees it; be safe
+    // The pixels in one buffer.
+    const uint8_t *data = nullptr;
+    if (bmp.data.contiguous()) {
+        data = bmp.data.parts.front().data();
+    } else {
+        _flat.clear();
+        _flat.reserve(bytes);
+        for (const auto &part : bmp.data.parts) {
+            const size_t take = std::min<size_t>(part.size(), bytes - _flat.size());
+            _flat.insert(_flat.end(), part.begin(), part.begin() + static_cast<ptrdiff_t>(take));
+            if (_flat.size() == bytes) break;
+        }
+        data = _flat.data();
+    }
+    codec::image_view view{.data = data,
+                           .width = bmp.width,
+                           .height = bmp.height,
+                           .stride = bmp.stride,
+                           .format = bmp.format,
+                           .top_down = (bmp.flags & SPICE_BITMAP_FLAGS_TOP_DOWN) != 0,
+                           .palette = bmp.pal ? std::span<const uint32_t>(bmp.pal->entries)
+                                              : std::span<const uint32_t>{},
+                           .palette_unique = bmp.pal ? bmp.pal->unique : 0};
+
+    // Which codec, as the reference's get_compression_for_bitmap decides.
+    SpiceImageCompression c = effective_compression();
+    if (c == SPICE_IMAGE_COMPRESSION_OFF) return false;
+    if (c == SPICE_IMAGE_COMPRESSION_QUIC && !can_quic(bmp)) return false;
+    if (c == SPICE_IMAGE_COMPRESSION_AUTO_GLZ || c == SPICE_IMAGE_COMPRESSION_AUTO_LZ) {
+        bool quic = false;
+        if (can_quic(bmp)) {
+            quic = !can_lz(bmp);
+        }
+        if (quic)
+            c = SPICE_IMAGE_COMPRESSION_QUIC;
+        else
+            c = c == SPICE_IMAGE_COMPRESSION_AUTO_LZ ? SPICE_IMAGE_COMPRESSION_LZ
+                                                     : SPICE_IMAGE_COMPRESSION_GLZ;
+    }
+    if (c == SPICE_IMAGE_COMPRESSION_GLZ && (whole_surface || !is_rgb(bmp.format) || !_glz))
+        c = SPICE_IMAGE_COMPRESSION_LZ;
+    if (c == SPICE_IMAGE_COMPRESSION_LZ4 && (!is_rgb(bmp.format) || !_client_lz4))
+        c = SPICE_IMAGE_COMPRESSION_LZ;
+    if ((c == SPICE_IMAGE_COMPRESSION_LZ || c == SPICE_IMAGE_COMPRESSION_LZ4 ||
+         c == SPICE_IMAGE_COMPRESSION_GLZ) &&
+        !can_lz(bmp))
+        return false;
+
+    auto &out = _buffers.emplace_back();
+    auto done = [&](uint8_t type, bool is_lossy) {
+        plan.how = image_plan::method::encoded;
+        plan.encoded_type = type;
+        plan.encoded = out;
+        lossy = is_lossy;
+        ++_sent[type];
+        return true;
+    };
+    switch (c) {
+    case SPICE_IMAGE_COMPRESSION_LZ4:
+        if (lz4_image::encode(std::span<const uint8_t>(data, bytes), bmp.format, view.top_down,
+                              bmp.width, bmp.height, bmp.stride, out) &&
+            out.size() <= bytes)
+            return done(SPICE_IMAGE_TYPE_LZ4, false);
+        return false;
+    default:
+        return false;
+    }
+}
+
+} // namespace rs
