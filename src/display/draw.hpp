@@ -76,6 +76,31 @@ struct chunks {
     bool contiguous() const noexcept { return parts.size() <= 1; }
 };
 
+/// Bits per pixel of a SPICE_BITMAP_FMT_*, 0 for none (as the reference's
+/// MAP_BITMAP_FMT_TO_BITS_PER_PIXEL, with INVALID refused).
+constexpr unsigned bitmap_bits_per_pixel(uint8_t format) noexcept {
+    switch (format) {
+    case SPICE_BITMAP_FMT_1BIT_LE:
+    case SPICE_BITMAP_FMT_1BIT_BE:
+        return 1;
+    case SPICE_BITMAP_FMT_4BIT_LE:
+    case SPICE_BITMAP_FMT_4BIT_BE:
+        return 4;
+    case SPICE_BITMAP_FMT_8BIT:
+    case SPICE_BITMAP_FMT_8BIT_A:
+        return 8;
+    case SPICE_BITMAP_FMT_16BIT:
+        return 16;
+    case SPICE_BITMAP_FMT_24BIT:
+        return 24;
+    case SPICE_BITMAP_FMT_32BIT:
+    case SPICE_BITMAP_FMT_RGBA:
+        return 32;
+    default:
+        return 0;
+    }
+}
+
 /// SPICE_IMAGE_TYPE_BITMAP: raw pixels, format SPICE_BITMAP_FMT_*.
 struct bitmap {
     uint8_t format = SPICE_BITMAP_FMT_32BIT;

@@ -55,33 +55,10 @@ bool is_rgb(uint8_t fmt) noexcept {
     }
 }
 
-uint32_t bits_per_pixel(uint8_t fmt) noexcept {
-    switch (fmt) {
-    case SPICE_BITMAP_FMT_1BIT_LE:
-    case SPICE_BITMAP_FMT_1BIT_BE:
-        return 1;
-    case SPICE_BITMAP_FMT_4BIT_LE:
-    case SPICE_BITMAP_FMT_4BIT_BE:
-        return 4;
-    case SPICE_BITMAP_FMT_8BIT:
-    case SPICE_BITMAP_FMT_8BIT_A:
-        return 8;
-    case SPICE_BITMAP_FMT_16BIT:
-        return 16;
-    case SPICE_BITMAP_FMT_24BIT:
-        return 24;
-    case SPICE_BITMAP_FMT_32BIT:
-    case SPICE_BITMAP_FMT_RGBA:
-        return 32;
-    default:
-        return 0;
-    }
-}
-
 /// Rows padded beyond their pixels (bitmap_has_extra_stride): LZ and GLZ
 /// carry packed rows only, as in the reference.
 bool has_extra_stride(const draw::bitmap &b) noexcept {
-    const uint64_t row = (uint64_t{b.width} * bits_per_pixel(b.format) + 7) / 8;
+    const uint64_t row = (uint64_t{b.width} * draw::bitmap_bits_per_pixel(b.format) + 7) / 8;
     return b.stride > row;
 }
 

@@ -24,31 +24,6 @@ static_assert(sizeof(QXLRect) == 16 && sizeof(QXLPointFix) == 8 && sizeof(QXLPat
 static_assert(sizeof(QXLRasterGlyph) == 20);
 static_assert(sizeof(QXLTransform) == 24);
 
-/// Bits per pixel of a SPICE_BITMAP_FMT_*, 0 for none (as the reference's
-/// MAP_BITMAP_FMT_TO_BITS_PER_PIXEL, with INVALID refused).
-unsigned bitmap_bpp(uint8_t format) noexcept {
-    switch (format) {
-    case SPICE_BITMAP_FMT_1BIT_LE:
-    case SPICE_BITMAP_FMT_1BIT_BE:
-        return 1;
-    case SPICE_BITMAP_FMT_4BIT_LE:
-    case SPICE_BITMAP_FMT_4BIT_BE:
-        return 4;
-    case SPICE_BITMAP_FMT_8BIT:
-    case SPICE_BITMAP_FMT_8BIT_A:
-        return 8;
-    case SPICE_BITMAP_FMT_16BIT:
-        return 16;
-    case SPICE_BITMAP_FMT_24BIT:
-        return 24;
-    case SPICE_BITMAP_FMT_32BIT:
-    case SPICE_BITMAP_FMT_RGBA:
-        return 32;
-    default:
-        return 0;
-    }
-}
-
 /// Formats whose pixels index a palette.
 bool bitmap_has_palette(uint8_t format) noexcept {
     return format >= SPICE_BITMAP_FMT_1BIT_LE && format <= SPICE_BITMAP_FMT_8BIT;
@@ -304,7 +279,7 @@ bool parser::get_bitmap(QXLBitmap b, bool is_mask, draw::image &img) {
     const QXLPHYSICAL pal_addr = b.palette;
     const QXLPHYSICAL data_addr = b.data;
 
-    const unsigned bpp = bitmap_bpp(bm.format);
+    const unsigned bpp = draw::bitmap_bits_per_pixel(bm.format);
     if (bpp == 0) return fail("bad bitmap format");
     if (bm.width == 0 || bm.height == 0) return fail("zero-area bitmap");
     if (bm.stride < (uint64_t{bm.width} * bpp + 7) / 8) return fail("bitmap stride below width");
