@@ -7,7 +7,11 @@
 
 #include "display/cursor_messages.hpp"
 #include "display/display_messages.hpp"
+#include "runtime/io.hpp"
 #include "runtime/log.hpp"
+
+#include <fmt/format.h>
+#include <string>
 
 namespace rs {
 
@@ -50,9 +54,31 @@ display_channel_client::display_channel_client(qxl_device &dev, std::unique_ptr<
     // display channels; display 0 fills them.
     , _images(images, _lz4, this->link().id == 0) {}
 
-void display_channel_client::on_start() { send_full_state(); }
+void display_channel_client::on_start() {
+    // The first picture waits for INIT (or init_wait): see background().
+}
+
+task<void> display_channel_client::background() {
+    (void)co_await sleep_for(init_wait, stop_token());
+    if (!stopped() && _awaiting_first_picture) {
+        RS_LOG_DEBUG("display", "client {} sent no INIT within {} ms; sending the screen",
+                     link().connection_id, init_wait.count());
+        send_full_state();
+    }
+}
+
+void display_channel_client::on_stopped() {
+    std::string counts;
+    const auto &sent = _images.images_sent();
+    for (size_t t = 0; t < sent.size(); ++t)
+        if (sent[t] != 0)
+            counts += fmt::format(" {}={}", image_type_name(static_cast<uint8_t>(t)), sent[t]);
+    RS_LOG_INFO("display", "display {} client {} images sent:{}", link().id, link().connection_id,
+                counts.empty() ? std::string(" none") : counts);
+}
 
 void display_channel_client::send_full_state() {
+    _awaiting_first_picture = false;
     _surfaces.clear();
     if (_dev.has_primary()) {
         const uint32_t pid = _dev.primary_id();
@@ -103,6 +129,7 @@ void display_channel_client::send_surface_image(uint32_t id) {
 
 void display_channel_client::on_surface_created(uint32_t id, uint32_t width, uint32_t height,
                                                 uint32_t format, bool primary) {
+    if (_awaiting_first_picture) return;
     if (std::find(_surfaces.begin(), _surfaces.end(), id) == _surfaces.end())
         _surfaces.push_back(id);
     send(msg::display_surface_create{
@@ -114,6 +141,7 @@ void display_channel_client::on_surface_created(uint32_t id, uint32_t width, uin
 }
 
 void display_channel_client::on_surface_destroyed(uint32_t id) {
+    if (_awaiting_first_picture) return;
     auto it = std::find(_surfaces.begin(), _surfaces.end(), id);
     if (it == _surfaces.end()) return;
     _surfaces.erase(it);
@@ -121,6 +149,7 @@ void display_channel_client::on_surface_destroyed(uint32_t id) {
 }
 
 void display_channel_client::on_mark() {
+    if (_awaiting_first_picture) return;
     if (_marked) return;
     _marked = true;
     send(msg::display_mark{});
@@ -129,6 +158,7 @@ void display_channel_client::on_mark() {
 bool display_channel_client::behind() const noexcept { return queued_bytes() > resync_bytes; }
 
 void display_channel_client::on_drawable(const draw::drawable &d) {
+    if (_awaiting_first_picture) return;
     if (std::find(_surfaces.begin(), _surfaces.end(), d.surface_id) == _surfaces.end()) return;
     if (behind()) {
         // The client fell behind: what is queued is superseded by the
@@ -183,6 +213,7 @@ task<result<void>> display_channel_client::handle_message(uint16_t type,
                      init->pixmap_cache_id, init->pixmap_cache_size, init->glz_dictionary_id,
                      init->glz_dictionary_window_size);
         _images.on_init(*init);
+        if (_awaiting_first_picture) send_full_state();
     } else if (auto *pc = std::get_if<msgc::display_preferred_compression>(&m)) {
         _images.on_preferred_compression(pc->image_compression);
     }

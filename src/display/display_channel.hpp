@@ -1,6 +1,8 @@
 // The display and cursor channels of one QXL device, seen from one client.
 #pragma once
 
+#include <chrono>
+
 #include "display/cursor_cache.hpp"
 #include "display/draw.hpp"
 #include "display/image_sender.hpp"
@@ -36,9 +38,15 @@ class display_channel_client final : public channel_client {
 
   protected:
     void on_start() override;
+    void on_stopped() override;
+    task<void> background() override;
     task<result<void>> handle_message(uint16_t type, std::span<const uint8_t> body) override;
 
   private:
+    /// How long the first picture waits for the client's INIT (its cache
+    /// and GLZ window sizes, so the picture can use them); both spice-gtk
+    /// and spice-html5 send INIT at once.
+    static constexpr std::chrono::milliseconds init_wait{500};
     /// Sends every surface (create + its current pixels) and a MARK.
     void send_full_state();
     void send_surface_image(uint32_t id);
@@ -54,6 +62,9 @@ class display_channel_client final : public channel_client {
     bool _lz4;
     image_sender _images;
     bool _marked = false;
+    /// The first picture is not sent yet: device events are ignored until
+    /// it is (it is read from the canvas, which already holds them).
+    bool _awaiting_first_picture = true;
     std::vector<uint32_t> _surfaces; // what this client has been told exists
 };
 

@@ -129,6 +129,37 @@ bool op_can_lossy(const draw::operation &op) noexcept {
 
 } // namespace
 
+const char *image_type_name(uint8_t type) noexcept {
+    switch (type) {
+    case SPICE_IMAGE_TYPE_BITMAP:
+        return "BITMAP";
+    case SPICE_IMAGE_TYPE_QUIC:
+        return "QUIC";
+    case SPICE_IMAGE_TYPE_LZ_PLT:
+        return "LZ_PLT";
+    case SPICE_IMAGE_TYPE_LZ_RGB:
+        return "LZ_RGB";
+    case SPICE_IMAGE_TYPE_GLZ_RGB:
+        return "GLZ_RGB";
+    case SPICE_IMAGE_TYPE_FROM_CACHE:
+        return "FROM_CACHE";
+    case SPICE_IMAGE_TYPE_SURFACE:
+        return "SURFACE";
+    case SPICE_IMAGE_TYPE_JPEG:
+        return "JPEG";
+    case SPICE_IMAGE_TYPE_FROM_CACHE_LOSSLESS:
+        return "FROM_CACHE_LOSSLESS";
+    case SPICE_IMAGE_TYPE_ZLIB_GLZ_RGB:
+        return "ZLIB_GLZ_RGB";
+    case SPICE_IMAGE_TYPE_JPEG_ALPHA:
+        return "JPEG_ALPHA";
+    case SPICE_IMAGE_TYPE_LZ4:
+        return "LZ4";
+    default:
+        return "?";
+    }
+}
+
 image_sender::image_sender(image_settings settings, bool client_lz4, bool shares_client_caches)
     : _settings(settings)
     , _client_lz4(client_lz4)
@@ -179,8 +210,7 @@ image_sender::invalidations image_sender::prepare(const draw::drawable &d, bool 
                                       [&](const planned &p) { return p.img == &img; });
         if (seen) return;
         _plans.push_back(planned{
-            &img, role,
-            plan_image(img, role, lossy_ok && role == image_role::source, whole_surface, inv)});
+            &img, role, plan_image(img, role, lossy_ok && role == image_role::source, inv)});
     });
     return inv;
 }
@@ -203,7 +233,7 @@ image_plan::palette_mode image_sender::palette_for(const draw::palette *pal, inv
 }
 
 image_plan image_sender::plan_image(const draw::image &img, image_role role, bool can_lossy,
-                                    bool whole_surface, invalidations &inv) {
+                                    invalidations &inv) {
     image_plan p = default_image_plan(img, role);
     if (std::holds_alternative<draw::surface_ref>(img.payload)) {
         ++_sent[SPICE_IMAGE_TYPE_SURFACE];
@@ -235,8 +265,8 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
     if (const auto *bmp = std::get_if<draw::bitmap>(&img.payload)) {
         // Masks are never compressed (the reference turns compression off
         // for them); patterns are never lossy.
-        const bool compressed = role != image_role::mask &&
-                                compress(img, *bmp, can_lossy && jpeg_on, whole_surface, p, lossy);
+        const bool compressed =
+            role != image_role::mask && compress(*bmp, can_lossy && jpeg_on, p, lossy);
         if (!compressed) {
             p.how = image_plan::method::raw;
             p.palette = palette_for(bmp->pal.get(), inv);
@@ -257,9 +287,8 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
     return p;
 }
 
-bool image_sender::compress(const draw::image &img, const draw::bitmap &bmp, bool lossy_allowed,
-                            bool whole_surface, image_plan &plan, bool &lossy) {
-    (void)img;
+bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_plan &plan,
+                            bool &lossy) {
     (void)lossy_allowed;
     const uint64_t bytes = uint64_t{bmp.stride} * bmp.height;
     if (bytes < min_size_to_compress || bmp.width == 0 || bmp.height == 0) return false;
@@ -303,7 +332,9 @@ bool image_sender::compress(const draw::image &img, const draw::bitmap &bmp, boo
             c = c == SPICE_IMAGE_COMPRESSION_AUTO_LZ ? SPICE_IMAGE_COMPRESSION_LZ
                                                      : SPICE_IMAGE_COMPRESSION_GLZ;
     }
-    if (c == SPICE_IMAGE_COMPRESSION_GLZ && (whole_surface || !is_rgb(bmp.format) || !_glz))
+    // Unlike the reference, the first picture of a new client may use GLZ
+    // too: it waits for the client's INIT, so the dictionary exists.
+    if (c == SPICE_IMAGE_COMPRESSION_GLZ && (!is_rgb(bmp.format) || !_glz))
         c = SPICE_IMAGE_COMPRESSION_LZ;
     if (c == SPICE_IMAGE_COMPRESSION_LZ4 && (!is_rgb(bmp.format) || !_client_lz4))
         c = SPICE_IMAGE_COMPRESSION_LZ;

@@ -20,6 +20,9 @@ namespace glz {
 class dictionary;
 }
 
+/// The SPICE_IMAGE_TYPE_* name ("LZ_RGB", ...), "?" for an unknown value.
+const char *image_type_name(uint8_t type) noexcept;
+
 /// Decides how every image of one display channel client goes on the wire,
 /// as the reference's fill_bits / dcc_compress_image do, and keeps the
 /// server's mirror of the client's caches. Owned by one
@@ -50,9 +53,9 @@ class image_sender {
         std::vector<resource_id> pixmaps; ///< INVAL_LIST entries
         std::vector<uint64_t> palettes;   ///< INVAL_PALETTE each
     };
-    /// Plans and compresses every image of `d`. `whole_surface` marks the
-    /// picture sent to a new client (no drawable behind it: GLZ is not
-    /// used, as in the reference).
+    /// Plans and compresses every image of `d`. `whole_surface` marks a
+    /// whole-surface picture sent to a client, which may be lossy (JPEG)
+    /// when the settings allow it.
     invalidations prepare(const draw::drawable &d, bool whole_surface = false);
     /// The encoder for encode_draw: the plans prepare() made.
     image_encoder encoder() const;
@@ -79,9 +82,8 @@ class image_sender {
         image_plan plan;
     };
     image_plan plan_image(const draw::image &img, image_role role, bool can_lossy,
-                          bool whole_surface, invalidations &inv);
-    bool compress(const draw::image &img, const draw::bitmap &bmp, bool can_lossy,
-                  bool whole_surface, image_plan &plan, bool &lossy);
+                          invalidations &inv);
+    bool compress(const draw::bitmap &bmp, bool lossy_allowed, image_plan &plan, bool &lossy);
     image_plan::palette_mode palette_for(const draw::palette *pal, invalidations &inv);
     SpiceImageCompression effective_compression() const noexcept;
 

@@ -79,6 +79,13 @@ task<void> channel_client::run() {
             (void)h;
         }(*this, std::move(p)),
         "channel pinger");
+    gate::holder b(_siblings);
+    spawn(
+        [](channel_client &self, gate::holder h) -> task<void> {
+            co_await self.background();
+            (void)h;
+        }(*this, std::move(b)),
+        "channel background");
     co_await reader();
     stop();
     co_await _siblings.close();

@@ -98,6 +98,9 @@ class channel_client {
     virtual void on_start() {}
     /// Called once after everything has stopped.
     virtual void on_stopped() {}
+    /// Runs beside the reader while the channel is up (a timer, say); must
+    /// return soon after stop_token() is requested.
+    virtual task<void> background() { co_return; }
 
     const std::stop_token stop_token() const noexcept { return _stop.get_token(); }
     /// Bytes marshalled but not yet handed to the socket.
