@@ -347,7 +347,7 @@ void inputs_channel::send_agent_mouse_state() {
         _agent_mouse_sink(_mouse_state);
         return;
     }
-    RS_LOG_RATELIMITED("inputs", "agent mouse event dropped: no agent data path yet");
+    _server.agent_mouse_state(_mouse_state); // agent (issue 8): the vdagent pipe
 }
 
 void inputs_channel::mouse_motion(int32_t dx, int32_t dy, uint16_t buttons) {

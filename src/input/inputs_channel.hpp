@@ -94,7 +94,7 @@ class inputs_channel final : public channel_owner {
     size_t num_clients() const noexcept { return _clients.size(); }
     /// Where VD_AGENT_MOUSE_STATE goes when the agent carries the mouse
     /// (client mode, agent mouse on, a vdagent device). Unset, the events
-    /// are dropped with a log line: there is no agent data path yet.
+    /// go to the server's vdagent pipe (server::agent_mouse_state).
     void set_agent_mouse_sink(std::function<void(const VDAgentMouseState &)> sink) {
         _agent_mouse_sink = std::move(sink);
     }

@@ -4,6 +4,7 @@
 
 #include <variant>
 
+#include "reds/agent.hpp"
 #include "reds/main_messages.hpp"
 #include "reds/server.hpp"
 #include "runtime/log.hpp"
@@ -21,7 +22,7 @@ void main_channel_client::on_start() {
         .display_channels_hint = _server.display_channels_hint(),
         .supported_mouse_modes = modes.supported,
         .current_mouse_mode = modes.current,
-        .agent_connected = 0,
+        .agent_connected = _server.agent_attached() ? 1u : 0u,
         .agent_tokens = server::agent_window_size,
         .multi_media_time = _server.multi_media_time() - server::mm_time_delta_ms,
         .ram_hint = _server.ram_hint(),
@@ -42,6 +43,25 @@ void main_channel_client::push_multi_media_time(uint32_t mm_time) {
     send(msg::main_multi_media_time{.time = mm_time});
 }
 
+void main_channel_client::push_agent_connected() {
+    if (link().channel_caps.has(SPICE_MAIN_CAP_AGENT_CONNECTED_TOKENS))
+        send(msg::main_agent_connected_tokens{.num_tokens = server::agent_window_size});
+    else
+        send(msg::main_agent_connected{});
+}
+
+void main_channel_client::push_agent_disconnected() {
+    send(msg::main_agent_disconnected{.error_code = SPICE_LINK_ERR_OK});
+}
+
+void main_channel_client::push_agent_data(std::span<const uint8_t> piece) {
+    send(msg::main_agent_data{.data = piece});
+}
+
+void main_channel_client::push_agent_tokens(uint32_t tokens) {
+    send(msg::main_agent_token{.num_tokens = tokens});
+}
+
 task<result<void>> main_channel_client::handle_message(uint16_t type,
                                                        std::span<const uint8_t> body) {
     auto m = parse_main_client_message(type, body, extra_bytes::ignore);
@@ -59,19 +79,24 @@ task<result<void>> main_channel_client::handle_message(uint16_t type,
         // The client's cache size hint: the reference ignores it too.
     } else if (auto *start = std::get_if<msgc::main_agent_start>(&m)) {
         _agent_started = true;
-        _agent_tokens_from_client = start->num_tokens;
+        if (auto *agent = _server.agent()) agent->client_start(*this, start->num_tokens);
     } else if (auto *tok = std::get_if<msgc::main_agent_token>(&m)) {
-        _agent_tokens_from_client += tok->num_tokens;
-    } else if (std::holds_alternative<msgc::main_agent_data>(m)) {
+        if (auto *agent = _server.agent()) agent->client_tokens(*this, tok->num_tokens);
+    } else if (auto *data = std::get_if<msgc::main_agent_data>(&m)) {
         if (!_agent_started) {
             RS_LOG_RATELIMITED("main", "session {:#x}: agent data before AGENT_START; closing",
                                link().connection_id);
             co_return errc::protocol;
         }
-        // No vdagent device is attached: the data has nowhere to go, as in
-        // the reference when the agent is absent.
-        RS_LOG_DEBUG("main", "session {:#x}: agent data dropped: no agent attached",
-                     link().connection_id);
+        if (auto *agent = _server.agent()) {
+            // The pipe logs why it refused the data.
+            if (auto r = agent->client_data(*this, data->data); !r) co_return r.error();
+        } else {
+            // No vdagent device is attached: the data has nowhere to go, as
+            // in the reference when the agent is absent.
+            RS_LOG_DEBUG("main", "session {:#x}: agent data dropped: no agent attached",
+                         link().connection_id);
+        }
     } else if (std::holds_alternative<msgc::main_migrate_connected>(m) ||
                std::holds_alternative<msgc::main_migrate_connect_error>(m) ||
                std::holds_alternative<msgc::main_migrate_end>(m) ||

@@ -17,6 +17,16 @@ class main_channel_client final : public channel_client {
     /// Pushes the current mouse mode (after a change server-side).
     void push_mouse_mode(uint32_t supported, uint32_t current);
     void push_multi_media_time(uint32_t mm_time);
+    // ---- agent (issue 8) ------------------------------------------------------
+    /// AGENT_CONNECTED_TOKENS (a fresh window) when the client has the cap,
+    /// else AGENT_CONNECTED.
+    void push_agent_connected();
+    void push_agent_disconnected();
+    void push_agent_data(std::span<const uint8_t> piece);
+    void push_agent_tokens(uint32_t tokens);
+    /// Bytes queued for this client: the agent pipe stops reading the agent
+    /// while a client is far behind.
+    size_t backlog() const noexcept { return queued_bytes(); }
 
   protected:
     void on_start() override;
@@ -25,7 +35,6 @@ class main_channel_client final : public channel_client {
   private:
     server &_server;
     bool _agent_started = false;
-    uint32_t _agent_tokens_from_client = 0;
 };
 
 } // namespace rs

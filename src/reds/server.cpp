@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "reds/agent.hpp" // agent (issue 8)
 #include "reds/link_protocol.hpp"
 #include "reds/main_channel.hpp"
 #include "reds/sasl.hpp"
@@ -522,6 +523,7 @@ task<void> server::run_main(std::unique_ptr<main_channel_client> mcc) {
             hook();
         _sessions.erase(it);
     }
+    if (_agent != nullptr) _agent->client_gone(*mcc, _sessions.empty()); // agent (issue 8)
     RS_LOG_INFO("server", "session {:#x} ended", id);
     if (_config.exit_on_disconnect()) {
         RS_LOG_INFO("server", "exit-on-disconnect is set: exiting");
@@ -582,7 +584,8 @@ server::mouse_mode_state server::mouse_modes() const noexcept {
                       [](const channel_service &c) { return c.type == SPICE_CHANNEL_DISPLAY; });
     const bool client_allowed =
         _display_allows_client_mouse &&
-        ((_config.agent_mouse() && _interfaces.vdagent() != nullptr) ||
+        ((_config.agent_mouse() && _interfaces.vdagent() != nullptr &&
+          (_agent == nullptr || _agent->attached())) || // agent (issue 8): a reset link
          (_interfaces.tablet() != nullptr && _interfaces.qxls().size() == 1 && displays == 1));
     mouse_mode_state m;
     m.supported = SPICE_MOUSE_MODE_SERVER | (client_allowed ? SPICE_MOUSE_MODE_CLIENT : 0);
@@ -635,6 +638,33 @@ void server::push_tablet_logical_size() {
     if (sif->set_logical_size != nullptr)
         sif->set_logical_size(tablet, _monitor_x_res, _monitor_y_res);
 }
+
+// ---- agent (issue 8) -------------------------------------------------------
+bool server::agent_attached() const noexcept { return _agent != nullptr && _agent->attached(); }
+
+std::vector<main_channel_client *> server::main_clients() const {
+    std::vector<main_channel_client *> out;
+    for (const auto &[id, sess] : _sessions)
+        if (sess->main != nullptr) out.push_back(sess->main);
+    return out;
+}
+
+void server::set_vm_running(bool running) {
+    const bool started = running && !_vm_running;
+    _vm_running = running;
+    if (started && _agent != nullptr) _agent->wakeup();
+}
+
+void server::agent_mouse_state(const VDAgentMouseState &state) {
+    if (_agent != nullptr) _agent->mouse_state(state);
+}
+
+void server::set_qxl_device_info(qxl_device_info info) {
+    std::erase_if(_device_infos, [&](const qxl_device_info &d) { return d.qxl_id == info.qxl_id; });
+    _device_infos.push_back(std::move(info));
+    if (_agent != nullptr) _agent->device_info_changed();
+}
+// ---- end agent ---------------------------------------------------------------
 
 session *server::find_session(uint32_t id) noexcept {
     auto it = _sessions.find(id);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <spice.h>
+#include <spice/vd_agent.h>
 
 #include <atomic>
 #include <chrono>
@@ -11,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +30,7 @@ namespace rs {
 
 class main_channel_client;
 class tls_context;
+class agent_pipe; // agent (issue 8)
 
 /// One viewer: its main channel and the other channels it linked with the
 /// session's connection id. Owned by the server; lives on the control shard.
@@ -108,8 +112,27 @@ class server {
     /// Runs `f` on the control shard: inline when already there, else as a
     /// blocking call (never from a thread the control shard's loop waits on).
     template <typename F> auto on_control(F f) {
-        if (_control == nullptr || _control->on_owner_thread()) return f();
+        if (_control == nullptr) return f();
+        if (_control->on_owner_thread()) {
+            // Host-driven, from the VMM's loop thread between two polls:
+            // what `f` made runnable (a send, a wake-up) waits for the next
+            // poll, so make the ring readable for the host loop to call one.
+            if constexpr (std::is_void_v<decltype(f())>) {
+                f();
+                wake_host_loop();
+                return;
+            } else {
+                auto r = f();
+                wake_host_loop();
+                return r;
+            }
+        }
         return call_sync(*_control, std::move(f));
+    }
+    /// Host-driven mode: makes the control ring readable so the VMM's loop
+    /// polls it soon. Control shard.
+    void wake_host_loop() {
+        if (_host_shard) _host_shard->post([] {});
     }
 
     // ---- control shard ----------------------------------------------------
@@ -148,12 +171,38 @@ class server {
     channel_owner *sound_state() noexcept { return _sound.get(); }
     void set_sound_state(std::unique_ptr<channel_owner> st) { _sound = std::move(st); }
     // ---- end sound ---------------------------------------------------------
+    // ---- agent (issue 8): the vdagent pipe, owned by the shim's device state
+    /// The pipe serving the vdagent device, or nullptr; the pipe registers
+    /// and unregisters itself.
+    agent_pipe *agent() noexcept { return _agent; }
+    void set_agent(agent_pipe *a) noexcept { _agent = a; }
+    /// A vdagent device is served and its link is up (INIT's agent_connected).
+    bool agent_attached() const noexcept;
+    /// The main channel of every live session.
+    std::vector<main_channel_client *> main_clients() const;
+    /// Client-mode mouse state for the agent (from the inputs channel).
+    void agent_mouse_state(const VDAgentMouseState &state);
+    /// What spice_qxl_set_device_info said about one QXL instance: its
+    /// monitors map to device displays first_display_id.. of `address`.
+    /// Plain data; the server keeps the list on the control shard.
+    struct qxl_device_info {
+        int qxl_id = 0;
+        std::string address;
+        uint32_t first_display_id = 0;
+        uint32_t count = 0;
+    };
+    /// Records (replaces) a QXL instance's device info and tells the agent.
+    void set_qxl_device_info(qxl_device_info info);
+    const std::vector<qxl_device_info> &qxl_device_infos() const noexcept { return _device_infos; }
+    // ---- end agent ---------------------------------------------------------
     uint32_t display_channels_hint() const noexcept;
     uint32_t multi_media_time() const noexcept;
     uint32_t ram_hint() const noexcept { return _ram_hint; }
     /// spice_server_vm_start/stop: QXL workers fetch commands only while running.
     bool vm_running() const noexcept { return _vm_running; }
-    void set_vm_running(bool running) noexcept { _vm_running = running; }
+    /// Also resumes the agent pipe, which touches its device only while the
+    /// VM runs (as the reference's char devices). Control shard.
+    void set_vm_running(bool running);
     void set_ram_hint(uint32_t bytes) noexcept { _ram_hint = bytes; }
 
     /// The ports actually bound (port 0 in the config binds an ephemeral one).
@@ -198,8 +247,10 @@ class server {
     std::chrono::milliseconds _link_timeout{default_link_timeout};
     std::vector<fd_handle> _listeners_plain;
     std::vector<fd_handle> _listeners_tls;
-    std::unique_ptr<channel_owner> _inputs; // inputs channel (issue 5); last: destroyed first
-    std::unique_ptr<channel_owner> _sound;  // sound (issue 8); destroyed before inputs
+    agent_pipe *_agent = nullptr;               // agent (issue 8)
+    std::vector<qxl_device_info> _device_infos; // agent (issue 8)
+    std::unique_ptr<channel_owner> _inputs;     // inputs channel (issue 5); last: destroyed first
+    std::unique_ptr<channel_owner> _sound;      // sound (issue 8); destroyed before inputs
 };
 
 } // namespace rs

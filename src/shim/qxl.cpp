@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "reds/agent.hpp" // agent (issue 8): device info limits
 #include "runtime/log.hpp"
 #include "shim/shim_state.hpp"
 
@@ -213,10 +215,33 @@ void spice_qxl_set_max_monitors(QXLInstance *qxl, unsigned int max_monitors) {
 
 void spice_qxl_set_device_info(QXLInstance *qxl, const char *device_address,
                                uint32_t device_display_id_start, uint32_t device_display_id_count) {
-    (void)device_of(qxl, __func__);
-    RS_LOG_DEBUG("shim", "QXL device info: {} displays {}+{}",
-                 device_address != nullptr ? device_address : "(none)", device_display_id_start,
-                 device_display_id_count);
+    // agent (issue 8): the reference's limits, then the control shard keeps
+    // the info and tells the agent (VD_AGENT_GRAPHICS_DEVICE_INFO).
+    if (device_of(qxl, __func__) == nullptr || device_address == nullptr) return;
+    const size_t len = ::strnlen(device_address, rs::agent_pipe::max_device_address_len);
+    if (len >= rs::agent_pipe::max_device_address_len ||
+        device_display_id_count > rs::agent_pipe::max_device_displays) {
+        RS_LOG_WARN("shim",
+                    "spice_qxl_set_device_info: address longer than {} or more than {} "
+                    "displays; ignored",
+                    rs::agent_pipe::max_device_address_len - 1,
+                    rs::agent_pipe::max_device_displays);
+        return;
+    }
+    RS_LOG_DEBUG("shim", "QXL {} device info: {} displays {}+{}", qxl->id, device_address,
+                 device_display_id_start, device_display_id_count);
+    rs::server &srv = qxl->st->reds->srv;
+    rs::server::qxl_device_info info{.qxl_id = qxl->id,
+                                     .address = std::string(device_address, len),
+                                     .first_display_id = device_display_id_start,
+                                     .count = device_display_id_count};
+    if (!srv.initialized()) {
+        srv.set_qxl_device_info(std::move(info));
+        return;
+    }
+    // Posted, never waited for: the VMM may call with its lock held.
+    srv.control().post(
+        [&srv, i = std::move(info)]() mutable { srv.set_qxl_device_info(std::move(i)); });
 }
 
 void spice_qxl_gl_scanout(QXLInstance *, int fd, uint32_t, uint32_t, uint32_t, uint32_t, int) {
