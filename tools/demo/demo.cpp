@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,13 +36,38 @@ struct options {
     bool verify = false;
     long heap_mb = 64;
     std::string dump_primary;
+    bool photo = false;            // --photo
+    std::string image_compression; // --image-compression (server default when empty)
+    std::string jpeg;              // --jpeg auto|never|always
+    std::string zlib_glz;          // --zlib-glz auto|never|always
 };
+
+/// SpiceImageCompression by the names QEMU's -spice image-compression= takes.
+std::optional<SpiceImageCompression> image_compression_named(const std::string &n) {
+    if (n == "off") return SPICE_IMAGE_COMPRESSION_OFF;
+    if (n == "auto_glz") return SPICE_IMAGE_COMPRESSION_AUTO_GLZ;
+    if (n == "auto_lz") return SPICE_IMAGE_COMPRESSION_AUTO_LZ;
+    if (n == "quic") return SPICE_IMAGE_COMPRESSION_QUIC;
+    if (n == "glz") return SPICE_IMAGE_COMPRESSION_GLZ;
+    if (n == "lz") return SPICE_IMAGE_COMPRESSION_LZ;
+    if (n == "lz4") return SPICE_IMAGE_COMPRESSION_LZ4;
+    return std::nullopt;
+}
+
+/// spice_wan_compression_t by QEMU's names for jpeg-wan-compression= / zlib-glz-wan-compression=.
+std::optional<spice_wan_compression_t> wan_named(const std::string &n) {
+    if (n == "auto") return SPICE_WAN_COMPRESSION_AUTO;
+    if (n == "never") return SPICE_WAN_COMPRESSION_NEVER;
+    if (n == "always") return SPICE_WAN_COMPRESSION_ALWAYS;
+    return std::nullopt;
+}
 
 void usage() {
     std::puts(
         "usage: ringspice-demo [--addr A] [--port P] [--password PW] [--seconds N] [--frames N]\n"
         "                      [--fps N] [--size WxH] [--static] [--dump-primary FILE.ppm]\n"
-        "                      [--verify] [--qxl-heap-mb N]\n"
+        "                      [--verify] [--qxl-heap-mb N] [--photo]\n"
+        "                      [--image-compression C] [--jpeg W] [--zlib-glz W]\n"
         "  Serves a synthetic VM over SPICE on A:P (default 127.0.0.1:5900): a QXL display\n"
         "  drawing a desktop, a cursor, a keyboard, a mouse and a tablet.\n"
         "  --seconds N       stop after N seconds (0, the default, runs until Ctrl-C)\n"
@@ -54,7 +80,11 @@ void usage() {
         "  --verify          after the first frame and at exit, have the server render the\n"
         "                    primary (spice_qxl_update_area) and compare it with the demo's\n"
         "  --qxl-heap-mb N   guest memory for commands in flight (default 64); when it is\n"
-        "                    full the device waits for releases and calls spice_qxl_oom");
+        "                    full the device waits for releases and calls spice_qxl_oom\n"
+        "  --photo           a photo-like desktop background instead of flat bands\n"
+        "  --image-compression C  off, auto_glz (default), auto_lz, quic, glz, lz or lz4\n"
+        "  --jpeg W, --zlib-glz W  auto (default), never or always, as QEMU's\n"
+        "                    jpeg-wan-compression and zlib-glz-wan-compression");
 }
 
 bool parse(int argc, char **argv, options &o) {
@@ -91,6 +121,14 @@ bool parse(int argc, char **argv, options &o) {
             o.verify = true;
         } else if (a == "--dump-primary" && next(v)) {
             o.dump_primary = v;
+        } else if (a == "--photo") {
+            o.photo = true;
+        } else if (a == "--image-compression" && next(v) && image_compression_named(v)) {
+            o.image_compression = v;
+        } else if (a == "--jpeg" && next(v) && wan_named(v)) {
+            o.jpeg = v;
+        } else if (a == "--zlib-glz" && next(v) && wan_named(v)) {
+            o.zlib_glz = v;
         } else {
             std::fprintf(stderr, "ringspice-demo: unknown or incomplete argument '%s'\n",
                          a.c_str());
@@ -352,6 +390,11 @@ int main(int argc, char **argv) {
     else
         spice_server_set_ticket(server, opt.password.c_str(), 0, 0, 0);
     spice_server_set_name(server, "ringspice demo");
+    if (!opt.image_compression.empty())
+        spice_server_set_image_compression(server, *image_compression_named(opt.image_compression));
+    if (!opt.jpeg.empty()) spice_server_set_jpeg_compression(server, *wan_named(opt.jpeg));
+    if (!opt.zlib_glz.empty())
+        spice_server_set_zlib_glz_compression(server, *wan_named(opt.zlib_glz));
     if (spice_server_init(server, core.interface()) != 0) {
         std::fprintf(stderr, "ringspice-demo: the server did not start (is port %d free?)\n",
                      opt.port);
@@ -365,7 +408,7 @@ int main(int argc, char **argv) {
     qcfg.height = opt.height;
     qcfg.heap_bytes = static_cast<std::size_t>(opt.heap_mb) << 20;
     auto qxl = std::make_unique<fake_qxl>(server, qcfg);
-    desktop desk(opt.width, opt.height);
+    desktop desk(opt.width, opt.height, opt.photo);
     input_devices inputs(desk);
     const bool display = qxl->attach();
     if (!display) std::fprintf(stderr, "ringspice-demo: the server refused the QXL interface\n");

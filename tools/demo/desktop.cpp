@@ -88,8 +88,9 @@ constexpr std::array<const char *, 19> arrow_art = {
 
 } // namespace
 
-desktop::desktop(int width, int height)
-    : _width(width)
+desktop::desktop(int width, int height, bool photo)
+    : _photo(photo ? photo_bitmap(width, height - taskbar_height) : nullptr)
+    , _width(width)
     , _height(height)
     , _screen(static_cast<std::size_t>(width) * static_cast<std::size_t>(height), 0)
     , _pointer_x(width / 2)
@@ -249,6 +250,33 @@ void desktop::paint_window(std::vector<draw_op> &out, const window &w) const {
     add_fill(out, body(w), body_color);
 }
 
+bitmap_ptr desktop::photo_bitmap(int width, int height) {
+    // Smooth colour fields (a sky-like vertical gradient, soft hills of
+    // overlapping waves) plus a little deterministic grain: every
+    // neighbouring pixel differs slightly, as in a photograph.
+    auto bm = std::make_shared<bitmap>(width, height, 0);
+    uint32_t seed = 0x2545f491;
+    for (int y = 0; y < height; ++y) {
+        uint32_t *row = bm->row(y);
+        for (int x = 0; x < width; ++x) {
+            seed = seed * 1664525u + 1013904223u;
+            const int grain = static_cast<int>((seed >> 24) % 7) - 3;
+            const double fx = x / 97.0;
+            const double fy = y / 71.0;
+            const double wave = std::sin(fx + std::sin(fy) * 1.7) * 0.5 + 0.5;
+            const double hill = std::cos(fx * 0.6 - fy * 0.9) * 0.5 + 0.5;
+            const double t = static_cast<double>(y) / std::max(1, height - 1);
+            auto c = [&](double v) { return std::clamp(static_cast<int>(v) + grain, 0, 255); };
+            const int r = c(40 + 120 * t + 60 * wave);
+            const int g = c(70 + 90 * hill + 40 * (1 - t));
+            const int b = c(200 - 110 * t + 30 * wave * hill);
+            row[x] = rgb(r, g, b);
+        }
+    }
+    bm->seal();
+    return bm;
+}
+
 bitmap_ptr desktop::log_bitmap() {
     if (_log_cache && _log_cache_frame == _frame) return _log_cache;
     const rect b = body(_log);
@@ -294,11 +322,15 @@ std::vector<draw_op> desktop::scene() {
     std::vector<draw_op> out;
     const int desk_h = _height - taskbar_height;
 
-    // Background: horizontal bands of a gradient.
-    const int bands = (desk_h + band_height - 1) / band_height;
-    for (int i = 0; i < bands; ++i)
-        add_fill(out, {0, i * band_height, _width, std::min(desk_h, (i + 1) * band_height)},
-                 band_color(i, bands));
+    // Background: a photo-like image, or horizontal bands of a gradient.
+    if (_photo) {
+        add_copy(out, _photo, 0, 0, {0, 0, _width, desk_h});
+    } else {
+        const int bands = (desk_h + band_height - 1) / band_height;
+        for (int i = 0; i < bands; ++i)
+            add_fill(out, {0, i * band_height, _width, std::min(desk_h, (i + 1) * band_height)},
+                     band_color(i, bands));
+    }
 
     // Taskbar: label, per-frame counter and a square whose colour changes.
     add_fill(out, {0, desk_h, _width, _height}, taskbar_color);

@@ -26,7 +26,10 @@ namespace rs::demo {
 /// callbacks that feed it.
 class desktop {
   public:
-    desktop(int width, int height);
+    /// `photo`: the background is a photo-like image (smooth gradients with
+    /// a little grain, what the server's codec choice treats as a photo)
+    /// instead of flat bands.
+    desktop(int width, int height, bool photo = false);
 
     int width() const noexcept { return _width; }
     int height() const noexcept { return _height; }
@@ -52,6 +55,7 @@ class desktop {
 
     /// The cursor shape (a 32x32 alpha arrow) and where it is at frame().
     const cursor_image &cursor() const noexcept { return _cursor; }
+    bool photo() const noexcept { return _photo != nullptr; }
     std::pair<int, int> cursor_position() const;
 
     // Input, as the keyboard/mouse/tablet interfaces deliver it.
@@ -94,12 +98,14 @@ class desktop {
                   const rect &clip) const;
     bitmap_ptr text_bitmap(const std::string &text, uint32_t fg, uint32_t bg, int scale);
     bitmap_ptr log_bitmap();
+    static bitmap_ptr photo_bitmap(int width, int height);
     rect body(const window &w) const;
     rect moving_frame() const;
     rect counter_area() const;
     rect marker_area() const;
     std::vector<std::string> typed_lines() const;
 
+    bitmap_ptr _photo; // the background when photo-like, else null
     int _width;
     int _height;
     uint64_t _frame = 0;
