@@ -31,7 +31,7 @@ namespace rs {
 
 /// Which field of a drawing an image fills; the display channel decides per
 /// role (the reference never compresses masks, nor caches lossy patterns).
-enum class image_role : uint8_t { source, mask, pattern };
+using image_role = draw::image_role;
 
 /// How one image of a drawing goes on the wire, as the display channel
 /// decided it (compression, pixmap and palette caches). Plain data; `encoded`

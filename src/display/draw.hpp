@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -327,5 +328,51 @@ struct cursor_cmd {
     uint16_t trail_length = 0;
     uint16_t trail_frequency = 0;
 };
+
+/// Which field of a drawing an image fills.
+enum class image_role : uint8_t { source, mask, pattern };
+
+/// Calls f(image, role) for each image an operation carries, in the order
+/// their pointers go on the wire (source, brush pattern, mask).
+template <typename F> void for_each_image(const operation &op, F &&f) {
+    auto brush_of = [&](const brush &b) {
+        if (b.type == SPICE_BRUSH_TYPE_PATTERN && b.pat.pat) f(*b.pat.pat, image_role::pattern);
+    };
+    auto mask_of = [&](const qmask &m) {
+        if (m.bitmap) f(*m.bitmap, image_role::mask);
+    };
+    auto src_of = [&](const image_ptr &p) {
+        if (p) f(*p, image_role::source);
+    };
+    std::visit(
+        [&](const auto &o) {
+            using T = std::decay_t<decltype(o)>;
+            if constexpr (std::is_same_v<T, fill>) {
+                brush_of(o.br);
+                mask_of(o.mask);
+            } else if constexpr (std::is_same_v<T, opaque> || std::is_same_v<T, rop3>) {
+                src_of(o.src);
+                brush_of(o.br);
+                mask_of(o.mask);
+            } else if constexpr (std::is_same_v<T, copy> || std::is_same_v<T, blend>) {
+                src_of(o.src);
+                mask_of(o.mask);
+            } else if constexpr (std::is_same_v<T, blackness> || std::is_same_v<T, whiteness> ||
+                                 std::is_same_v<T, invers>) {
+                mask_of(o.mask);
+            } else if constexpr (std::is_same_v<T, stroke>) {
+                brush_of(o.br);
+            } else if constexpr (std::is_same_v<T, text>) {
+                brush_of(o.fore_brush);
+                brush_of(o.back_brush);
+            } else if constexpr (std::is_same_v<T, transparent> || std::is_same_v<T, alpha_blend>) {
+                src_of(o.src);
+            } else if constexpr (std::is_same_v<T, composite>) {
+                src_of(o.src);
+                if (o.mask) f(*o.mask, image_role::mask);
+            }
+        },
+        op);
+}
 
 } // namespace rs::draw

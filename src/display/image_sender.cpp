@@ -5,16 +5,16 @@
 #include <algorithm>
 #include <limits>
 
+#include "display/codec/glz_encoder.hpp"
+#include "display/codec/image_class.hpp"
 #include "display/codec/image_view.hpp"
+#include "display/codec/jpeg_encoder.hpp"
 #include "display/codec/lz4_image.hpp"
+#include "display/codec/lz_encoder.hpp"
+#include "display/codec/quic_encoder.hpp"
 #include "runtime/log.hpp"
 
 namespace rs {
-
-// Until the GLZ encoder lands, no dictionary is ever made (GLZ falls back to LZ).
-namespace glz {
-class dictionary {};
-} // namespace glz
 
 namespace {
 
@@ -74,51 +74,6 @@ bool valid_compression(uint8_t c) noexcept {
            c != SPICE_IMAGE_COMPRESSION_INVALID;
 }
 
-/// The images of an operation with their roles, in the order their
-/// pointers are written.
-template <typename F> void for_each_image(const draw::operation &op, F &&f) {
-    auto brush = [&](const draw::brush &b) {
-        if (b.type == SPICE_BRUSH_TYPE_PATTERN && b.pat.pat) f(*b.pat.pat, image_role::pattern);
-    };
-    auto mask = [&](const draw::qmask &m) {
-        if (m.bitmap) f(*m.bitmap, image_role::mask);
-    };
-    auto src = [&](const draw::image_ptr &p) {
-        if (p) f(*p, image_role::source);
-    };
-    std::visit(
-        [&](const auto &o) {
-            using T = std::decay_t<decltype(o)>;
-            if constexpr (std::is_same_v<T, draw::fill>) {
-                brush(o.br);
-                mask(o.mask);
-            } else if constexpr (std::is_same_v<T, draw::opaque> || std::is_same_v<T, draw::rop3>) {
-                src(o.src);
-                brush(o.br);
-                mask(o.mask);
-            } else if constexpr (std::is_same_v<T, draw::copy> || std::is_same_v<T, draw::blend>) {
-                src(o.src);
-                mask(o.mask);
-            } else if constexpr (std::is_same_v<T, draw::blackness> ||
-                                 std::is_same_v<T, draw::whiteness> ||
-                                 std::is_same_v<T, draw::invers>) {
-                mask(o.mask);
-            } else if constexpr (std::is_same_v<T, draw::stroke>) {
-                brush(o.br);
-            } else if constexpr (std::is_same_v<T, draw::text>) {
-                brush(o.fore_brush);
-                brush(o.back_brush);
-            } else if constexpr (std::is_same_v<T, draw::transparent> ||
-                                 std::is_same_v<T, draw::alpha_blend>) {
-                src(o.src);
-            } else if constexpr (std::is_same_v<T, draw::composite>) {
-                src(o.src);
-                if (o.mask) f(*o.mask, image_role::mask);
-            }
-        },
-        op);
-}
-
 /// Whether a lossy source is acceptable for this drawing: a plain copy of
 /// the source onto the surface (what the reference allows JPEG for).
 bool op_can_lossy(const draw::operation &op) noexcept {
@@ -172,7 +127,9 @@ void image_sender::on_init(const msgc::display_init &init) {
     _have_init = true;
     if (!_shares_caches) return;
     _pixmaps.reset(std::max<int64_t>(init.pixmap_cache_size, 0));
-    if (init.glz_dictionary_window_size > 0 && !_glz_lost) (void)0;
+    if (init.glz_dictionary_window_size > 0 && !_glz_lost)
+        _glz = std::make_unique<glz::glz_dictionary>(
+            static_cast<uint32_t>(init.glz_dictionary_window_size));
 }
 
 void image_sender::on_preferred_compression(uint8_t c) {
@@ -203,7 +160,7 @@ image_sender::invalidations image_sender::prepare(const draw::drawable &d, bool 
     _pixmaps.begin_message();
     _palettes.begin_message();
     const bool lossy_ok = whole_surface || op_can_lossy(d.op);
-    for_each_image(d.op, [&](const draw::image &img, image_role role) {
+    draw::for_each_image(d.op, [&](const draw::image &img, image_role role) {
         // The same image twice in one drawing: the second copy goes as the
         // first, uncached, so no FROM_CACHE can precede the image it names.
         const bool seen = std::any_of(_plans.begin(), _plans.end(),
@@ -289,7 +246,6 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
 
 bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_plan &plan,
                             bool &lossy) {
-    (void)lossy_allowed;
     const uint64_t bytes = uint64_t{bmp.stride} * bmp.height;
     if (bytes < min_size_to_compress || bmp.width == 0 || bmp.height == 0) return false;
     if (bmp.data.size() < bytes) return false; // the parser guarantees it; be safe
@@ -324,7 +280,9 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
     if (c == SPICE_IMAGE_COMPRESSION_AUTO_GLZ || c == SPICE_IMAGE_COMPRESSION_AUTO_LZ) {
         bool quic = false;
         if (can_quic(bmp)) {
-            quic = !can_lz(bmp);
+            quic =
+                (is_rgb(bmp.format) && image_class::classify(view) == image_class::gradual::high) ||
+                !can_lz(bmp);
         }
         if (quic)
             c = SPICE_IMAGE_COMPRESSION_QUIC;
@@ -353,6 +311,53 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
         return true;
     };
     switch (c) {
+    case SPICE_IMAGE_COMPRESSION_QUIC:
+        if (lossy_allowed && (bmp.format != SPICE_BITMAP_FMT_RGBA || !has_extra_stride(bmp))) {
+            if (bmp.format == SPICE_BITMAP_FMT_RGBA) {
+                uint8_t flags = 0;
+                uint32_t jpeg_size = 0;
+                if (jpeg::encode_alpha(view, _settings.jpeg_quality, out, flags, jpeg_size)) {
+                    plan.encoded_flags = flags;
+                    plan.encoded_aux = jpeg_size;
+                    return done(SPICE_IMAGE_TYPE_JPEG_ALPHA, true);
+                }
+            } else if (jpeg::encode(view, _settings.jpeg_quality, out)) {
+                return done(SPICE_IMAGE_TYPE_JPEG, true);
+            }
+            out.clear();
+        }
+        if (quic::encode(view, out)) return done(SPICE_IMAGE_TYPE_QUIC, false);
+        return false;
+    case SPICE_IMAGE_COMPRESSION_GLZ: {
+        if (glz::glz_encode(*_glz, view, out)) {
+            const bool zlib =
+                _settings.zlib_glz == SPICE_WAN_COMPRESSION_ALWAYS ||
+                (_settings.zlib_glz == SPICE_WAN_COMPRESSION_AUTO && _settings.low_bandwidth);
+            if (zlib && out.size() >= min_glz_size_for_zlib) {
+                auto &z = _buffers.emplace_back();
+                if (glz::zlib_wrap(out, zlib_glz_level, z) && z.size() < out.size()) {
+                    plan.how = image_plan::method::encoded;
+                    plan.encoded_type = SPICE_IMAGE_TYPE_ZLIB_GLZ_RGB;
+                    plan.encoded_aux = static_cast<uint32_t>(out.size());
+                    plan.encoded = z;
+                    ++_sent[SPICE_IMAGE_TYPE_ZLIB_GLZ_RGB];
+                    return true;
+                }
+            }
+            return done(SPICE_IMAGE_TYPE_GLZ_RGB, false);
+        }
+        out.clear();
+        [[fallthrough]]; // as the reference: GLZ failing falls back to LZ
+    }
+    case SPICE_IMAGE_COMPRESSION_LZ:
+        if (lz::encode(view, out)) {
+            if (is_palette(bmp.format)) {
+                plan.encoded_flags = view.top_down ? SPICE_BITMAP_FLAGS_TOP_DOWN : 0;
+                return done(SPICE_IMAGE_TYPE_LZ_PLT, false);
+            }
+            return done(SPICE_IMAGE_TYPE_LZ_RGB, false);
+        }
+        return false;
     case SPICE_IMAGE_COMPRESSION_LZ4:
         if (lz4_image::encode(std::span<const uint8_t>(data, bytes), bmp.format, view.top_down,
                               bmp.width, bmp.height, bmp.stride, out) &&

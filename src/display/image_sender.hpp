@@ -17,7 +17,7 @@
 namespace rs {
 
 namespace glz {
-class dictionary;
+class glz_dictionary;
 }
 
 /// The SPICE_IMAGE_TYPE_* name ("LZ_RGB", ...), "?" for an unknown value.
@@ -95,7 +95,7 @@ class image_sender {
     bool _glz_lost = false; // forget_client_state() ended GLZ on this channel
     image_cache _pixmaps;
     image_cache _palettes;
-    std::unique_ptr<glz::dictionary> _glz; // null: GLZ falls back to LZ
+    std::unique_ptr<glz::glz_dictionary> _glz;
     std::vector<planned> _plans;
     std::deque<std::vector<uint8_t>> _buffers; // encoded bytes the plans borrow
     std::vector<uint8_t> _flat;                // a chunked bitmap made contiguous
