@@ -64,6 +64,7 @@ void qxl_device::shutdown() {
             for (auto &c : d._cursor_clients)
                 c->stop("device removed");
             co_await d._work.close();
+            d.render_pending();
             d._surfaces->destroy_all();
             d._primary_id.reset();
         }(*this);
@@ -126,6 +127,7 @@ void qxl_device::release(const QXLCommandExt &cmd) {
 
 void qxl_device::process_display(const QXLCommandExt &cmd) {
     ++_commands;
+    bool deferred = false; // a drawable held for lazy rendering
     auto parsed = qxl::parse_command(cmd, *_memslots);
     std::visit(overloaded{
                    [&](draw::drawable &d) {
@@ -135,10 +137,8 @@ void qxl_device::process_display(const QXLCommandExt &cmd) {
                                id(), d.surface_id);
                            return;
                        }
-                       if (auto r = _surfaces->render(d); !r)
-                           RS_LOG_RATELIMITED("qxl", "device {}: draw type {} not rendered: {}",
-                                              id(), draw_message_type(d.op), r.error().message());
-                       broadcast([&](display_channel_client &c) { c.on_drawable(d); });
+                       draw_lazily(cmd, std::move(d));
+                       deferred = true;
                    },
                    [&](draw::surface_cmd &s) {
                        if (s.type == QXL_SURFACE_CMD_CREATE) {
@@ -148,6 +148,7 @@ void qxl_device::process_display(const QXLCommandExt &cmd) {
                        }
                    },
                    [&](draw::update_cmd &u) {
+                       render_pending(); // the guest waits for these pixels
                        if (sif()->notify_update != nullptr) sif()->notify_update(_qxl, u.update_id);
                    },
                    [&](qxl::message_cmd &m) {
@@ -164,7 +165,97 @@ void qxl_device::process_display(const QXLCommandExt &cmd) {
                    },
                },
                parsed);
-    release(cmd);
+    if (!deferred) release(cmd);
+}
+
+namespace {
+
+/// Whether a drawable reads pixels other than those it draws over: a copy
+/// within the surface, an image that is a surface, or declared surface
+/// dependencies. Culling must not reach past such a drawable.
+bool reads_elsewhere(const draw::drawable &d) {
+    if (std::holds_alternative<draw::copy_bits>(d.op) || d.self_bitmap) return true;
+    for (int32_t s : d.surface_deps)
+        if (s >= 0) return true;
+    bool surface_image = false;
+    draw::for_each_image(d.op, [&](const draw::image &img, draw::image_role) {
+        if (std::holds_alternative<draw::surface_ref>(img.payload)) surface_image = true;
+    });
+    return surface_image;
+}
+
+/// Whether every pixel of the bbox is replaced without being read: an
+/// unclipped, unmasked fill, copy or opaque with ROP PUT.
+bool overwrites_bbox(const draw::drawable &d) {
+    if (d.clp.type != SPICE_CLIP_TYPE_NONE) return false;
+    if (const auto *f = std::get_if<draw::fill>(&d.op))
+        return f->rop_descriptor == SPICE_ROPD_OP_PUT && !f->mask.bitmap &&
+               f->br.type != SPICE_BRUSH_TYPE_NONE;
+    if (const auto *c = std::get_if<draw::copy>(&d.op))
+        return c->rop_descriptor == SPICE_ROPD_OP_PUT && !c->mask.bitmap;
+    if (const auto *o = std::get_if<draw::opaque>(&d.op))
+        return o->rop_descriptor == SPICE_ROPD_OP_PUT && !o->mask.bitmap;
+    return false;
+}
+
+bool contains(const draw::rect &outer, const draw::rect &inner) {
+    return inner.left >= outer.left && inner.top >= outer.top && inner.right <= outer.right &&
+           inner.bottom <= outer.bottom;
+}
+
+} // namespace
+
+void qxl_device::draw_lazily(const QXLCommandExt &cmd, draw::drawable &&d) {
+    auto &p = _pending.emplace_back(pending_draw{cmd, std::move(d), false, false});
+    p.barrier = reads_elsewhere(p.d);
+    // The clients get it now; a client that needs the canvas meanwhile (a
+    // resync) renders everything pending, this one included.
+    _in_flight = &p;
+    broadcast([&](display_channel_client &c) { c.on_drawable(p.d); });
+    _in_flight = nullptr;
+    if (p.rendered) {
+        release(p.cmd);
+        _pending.pop_back();
+        return;
+    }
+    // Cull what this one covers, back to the last barrier.
+    if (overwrites_bbox(p.d)) {
+        auto it = std::prev(_pending.end());
+        while (it != _pending.begin()) {
+            --it;
+            if (it->barrier) break;
+            if (it->d.surface_id == p.d.surface_id && contains(p.d.bbox, it->d.bbox)) {
+                release(it->cmd);
+                it = _pending.erase(it);
+                ++_culled;
+            }
+        }
+    }
+    while (_pending.size() > max_pending_draws) {
+        render(_pending.front());
+        release(_pending.front().cmd);
+        _pending.pop_front();
+    }
+}
+
+void qxl_device::render(pending_draw &p) {
+    if (p.rendered) return;
+    p.rendered = true;
+    ++_rendered;
+    if (!_surfaces->has_surface(p.d.surface_id)) return;
+    if (auto r = _surfaces->render(p.d); !r)
+        RS_LOG_RATELIMITED("qxl", "device {}: draw type {} not rendered: {}", id(),
+                           draw_message_type(p.d.op), r.error().message());
+}
+
+void qxl_device::render_pending() {
+    while (!_pending.empty()) {
+        auto &p = _pending.front();
+        render(p);
+        if (&p == _in_flight) break; // the last one; its broadcast releases it
+        release(p.cmd);
+        _pending.pop_front();
+    }
 }
 
 void qxl_device::process_cursor(const QXLCommandExt &cmd) {
@@ -233,6 +324,7 @@ bool qxl_device::create_surface(uint32_t sid, const draw::surface_cmd &cmd) {
 
 void qxl_device::drop_surface(uint32_t sid) {
     if (!_surfaces->has_surface(sid)) return;
+    render_pending(); // what is pending may read or draw this surface
     (void)_surfaces->destroy_surface(sid);
     if (_primary_id && *_primary_id == sid) _primary_id.reset();
     broadcast([&](display_channel_client &c) { c.on_surface_destroyed(sid); });
@@ -299,6 +391,7 @@ void qxl_device::update_area(uint32_t surface_id, const QXLRect &area, std::span
         for (int rounds = 0; rounds < 1024 && drain_display(ring_batch); ++rounds) {
         }
     }
+    render_pending();
     // Report the area as the one rect brought up to date, as the reference
     // reports what it rendered.
     for (auto &r : dirty)
@@ -354,24 +447,36 @@ void qxl_device::start() {
     update_client_capabilities();
 }
 
-void qxl_device::stop() { _running = false; }
+void qxl_device::stop() {
+    // The VMM may save the guest now: nothing may stay unrendered or held.
+    render_pending();
+    _running = false;
+}
 
 void qxl_device::wakeup() { _wake.set(); }
 
 void qxl_device::oom() {
-    // We hold no guest resources between commands: drain, then let the
-    // driver reclaim what it can.
+    // Give back what pending drawables hold, drain, then let the driver
+    // reclaim what it can.
+    render_pending();
     _wake.set();
     if (sif()->flush_resources != nullptr) sif()->flush_resources(_qxl);
 }
 
 void qxl_device::add_memslot(const QXLDevMemSlot &slot) {
+    render_pending(); // pending drawables read through the current slots
     (void)_memslots->add(slot.slot_group_id, slot.slot_id, slot);
 }
 
-void qxl_device::del_memslot(uint32_t group, uint32_t slot) { (void)_memslots->del(group, slot); }
+void qxl_device::del_memslot(uint32_t group, uint32_t slot) {
+    render_pending();
+    (void)_memslots->del(group, slot);
+}
 
-void qxl_device::reset_memslots() { _memslots->reset(); }
+void qxl_device::reset_memslots() {
+    render_pending();
+    _memslots->reset();
+}
 
 void qxl_device::update_client_capabilities() {
     const QXLInterface *i = sif();

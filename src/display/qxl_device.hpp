@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,8 +88,8 @@ class qxl_device {
     void destroy_primary(uint32_t surface_id);
     void destroy_surface(uint32_t surface_id);
     void destroy_surfaces();
-    /// Brings `area` of the surface up to date (drawing is eager, so it is)
-    /// and reports it as the one dirty rect, as the reference reports what it
+    /// Brings `area` of the surface up to date (renders what is pending) and
+    /// reports it as the one dirty rect, as the reference reports what it
     /// rendered.
     void update_area(uint32_t surface_id, const QXLRect &area, std::span<QXLRect> dirty,
                      bool clear_dirty);
@@ -106,7 +107,21 @@ class qxl_device {
     void stop_clients_of(uint32_t connection_id);
 
     // ---- what the channel clients read (home shard) ------------------------------
-    const surface_store &surfaces() const noexcept { return *_surfaces; }
+    /// The canvas, brought up to date first (render_pending).
+    const surface_store &surfaces() {
+        render_pending();
+        return *_surfaces;
+    }
+    /// Renders, in order, every drawable that was sent to the clients but not
+    /// drawn into the canvas yet, and releases their commands (except the one
+    /// whose broadcast is in progress, released when it ends).
+    void render_pending();
+    /// Drawables drawn into the canvas, and drawables never drawn because a
+    /// later one covered them before anything needed their pixels.
+    uint64_t rendered_draws() const noexcept { return _rendered; }
+    uint64_t culled_draws() const noexcept { return _culled; }
+    /// Drawables held unrendered at most; more render the oldest.
+    static constexpr size_t max_pending_draws = 64;
     const cursor_state &cursor() const noexcept { return _cursor; }
     bool has_primary() const noexcept { return _primary_id.has_value(); }
     uint32_t primary_id() const noexcept { return _primary_id.value_or(0); }
@@ -126,6 +141,18 @@ class qxl_device {
     void broadcast(const std::function<void(display_channel_client &)> &f);
     void broadcast_cursor(const std::function<void(cursor_channel_client &)> &f);
     bool create_surface(uint32_t id, const draw::surface_cmd &cmd);
+    /// A drawable the clients got and the canvas has not: rendering is
+    /// lazy, as in the reference, so a drawable that a later one covers
+    /// before anyone needs its pixels is never rendered. Its command (and
+    /// the guest memory it reads) is held until then.
+    struct pending_draw {
+        QXLCommandExt cmd;
+        draw::drawable d;
+        bool barrier = false;  ///< reads pixels elsewhere: nothing before it may be culled
+        bool rendered = false; ///< rendered while its broadcast was in progress
+    };
+    void draw_lazily(const QXLCommandExt &cmd, draw::drawable &&d);
+    void render(pending_draw &p);
     void drop_surface(uint32_t id);
 
     QXLInstance *_qxl;
@@ -142,6 +169,10 @@ class qxl_device {
     gate _work;
     std::vector<std::shared_ptr<display_channel_client>> _display_clients;
     std::vector<std::shared_ptr<cursor_channel_client>> _cursor_clients;
+    std::list<pending_draw> _pending;
+    const pending_draw *_in_flight = nullptr; // being broadcast: not released yet
+    uint64_t _rendered = 0;
+    uint64_t _culled = 0;
     uint64_t _commands = 0;
     uint64_t _bad_commands = 0;
 };

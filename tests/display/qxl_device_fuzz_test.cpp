@@ -878,8 +878,9 @@ class QxlDeviceFuzz : public ::testing::Test {
         if (!vmm.wait_until_taken(batch_timeout))
             return ::testing::AssertionFailure() << "the device stopped taking commands";
         // The worker processes what it took before it yields the shard, so a
-        // call queued behind it runs once the last command is released.
-        dev.sync_call([](rs::qxl_device &) {});
+        // call queued behind it runs after the last command; rendering is
+        // lazy, so it also renders what is pending, which releases it.
+        dev.sync_call([](rs::qxl_device &d) { d.render_pending(); });
         return ::testing::AssertionSuccess();
     }
 

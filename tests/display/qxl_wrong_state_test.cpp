@@ -125,10 +125,11 @@ class QxlWrongState : public ::testing::Test {
         const QXLRect area = guest_memory::rect(8, 12, 40, 36);
         const size_t released = vmm.releases().size();
         if (auto r = feed({fill(area, colour)}); !r) return r;
-        if (vmm.releases().size() != released + 1)
-            return ::testing::AssertionFailure() << "the fill was not released";
+        // Reading the canvas renders the pending fill, which releases it.
         if (const size_t w = wrong_pixels(area, colour); w != 0)
             return ::testing::AssertionFailure() << w << " pixels not filled";
+        if (vmm.releases().size() != released + 1)
+            return ::testing::AssertionFailure() << "the fill was not released";
         const QXLRect dirty = on_shard([&](rs::qxl_device &d) {
             std::array<QXLRect, 2> rects{};
             d.update_area(0, area, rects, true);
@@ -392,6 +393,49 @@ TEST_F(QxlWrongState, ShutdownTwiceReturnsAndLaterCallsStillAnswer) {
     on_shard([](rs::qxl_device &) {});
     EXPECT_EQ(vmm.releases().size(), released);
     EXPECT_EQ(vmm.async_cookies(), std::vector<uint64_t>{42});
+}
+
+// ---- lazy rendering ------------------------------------------------------------------
+
+TEST_F(QxlWrongState, ADrawableCoveredBeforeItIsNeededIsNeverRendered) {
+    bring_up();
+    const QXLRect area = guest_memory::rect(4, 4, 60, 50);
+    const QXLRect inner = guest_memory::rect(10, 10, 20, 20);
+    const size_t released = vmm.releases().size();
+    const uint64_t culled = on_shard([](rs::qxl_device &d) { return d.culled_draws(); });
+    ASSERT_TRUE(feed({fill(inner, 0x00ff0000), fill(area, 0x000000ff)}));
+    // The first fill lies inside the second: it is released unrendered; the
+    // second waits until someone needs the pixels.
+    EXPECT_EQ(on_shard([](rs::qxl_device &d) { return d.culled_draws(); }), culled + 1);
+    EXPECT_EQ(vmm.releases().size(), released + 1);
+    EXPECT_EQ(wrong_pixels(area, 0x000000ff), 0u);
+    EXPECT_EQ(vmm.releases().size(), released + 2);
+}
+
+TEST_F(QxlWrongState, ADrawableNotCoveredIsRenderedInOrder) {
+    bring_up();
+    const QXLRect big = guest_memory::rect(4, 4, 60, 50);
+    const QXLRect small = guest_memory::rect(10, 10, 20, 20);
+    const uint64_t culled = on_shard([](rs::qxl_device &d) { return d.culled_draws(); });
+    // The later fill covers only part of the earlier one: both are drawn.
+    ASSERT_TRUE(feed({fill(big, 0x00ff0000), fill(small, 0x000000ff)}));
+    EXPECT_EQ(on_shard([](rs::qxl_device &d) { return d.culled_draws(); }), culled);
+    EXPECT_EQ(wrong_pixels(small, 0x000000ff), 0u);
+    EXPECT_EQ(wrong_pixels(guest_memory::rect(4, 4, 60, 10), 0x00ff0000), 0u);
+}
+
+TEST_F(QxlWrongState, PendingDrawablesAreBounded) {
+    bring_up();
+    const size_t released = vmm.releases().size();
+    std::vector<QXLCommandExt> cmds;
+    constexpr int n = 100; // one-pixel fills side by side, none covering another
+    for (int i = 0; i < n; ++i)
+        cmds.push_back(
+            fill(guest_memory::rect(i % 50, i / 50, i % 50 + 1, i / 50 + 1), 0x00102030));
+    ASSERT_TRUE(feed(cmds));
+    EXPECT_GE(vmm.releases().size(), released + n - rs::qxl_device::max_pending_draws);
+    EXPECT_EQ(wrong_pixels(guest_memory::rect(0, 0, 50, 2), 0x00102030), 0u);
+    EXPECT_EQ(vmm.releases().size(), released + n);
 }
 
 } // namespace
