@@ -4,7 +4,8 @@
 //   LD_LIBRARY_PATH=/lib/x86_64-linux-gnu ringspice-demo
 // The VM: a fake QXL device drawing a desktop (desktop.hpp, fake_qxl.hpp), a
 // keyboard whose keys appear in a window, a mouse and a tablet whose clicks
-// leave dots and whose motion moves a marker.
+// leave dots and whose motion moves a marker, and a sound card playing a
+// tone (tone.hpp).
 #include <glib-unix.h>
 #include <spice.h>
 
@@ -20,6 +21,7 @@
 #include "desktop.hpp"
 #include "fake_qxl.hpp"
 #include "glib_core.hpp"
+#include "tone.hpp"
 
 namespace {
 
@@ -40,6 +42,7 @@ struct options {
     std::string image_compression; // --image-compression (server default when empty)
     std::string jpeg;              // --jpeg auto|never|always
     std::string zlib_glz;          // --zlib-glz auto|never|always
+    double tone_hz = 440;          // --tone HZ (0: no sound card)
 };
 
 /// SpiceImageCompression by the names QEMU's -spice image-compression= takes.
@@ -67,9 +70,9 @@ void usage() {
         "usage: ringspice-demo [--addr A] [--port P] [--password PW] [--seconds N] [--frames N]\n"
         "                      [--fps N] [--size WxH] [--static] [--dump-primary FILE.ppm]\n"
         "                      [--verify] [--qxl-heap-mb N] [--photo]\n"
-        "                      [--image-compression C] [--jpeg W] [--zlib-glz W]\n"
+        "                      [--image-compression C] [--jpeg W] [--zlib-glz W] [--tone HZ]\n"
         "  Serves a synthetic VM over SPICE on A:P (default 127.0.0.1:5900): a QXL display\n"
-        "  drawing a desktop, a cursor, a keyboard, a mouse and a tablet.\n"
+        "  drawing a desktop, a cursor, a keyboard, a mouse, a tablet and a sound card.\n"
         "  --seconds N       stop after N seconds (0, the default, runs until Ctrl-C)\n"
         "  --frames N        stop after N frames were drawn (the first full paint is frame 1)\n"
         "  --fps N           animation rate (default 20)\n"
@@ -84,7 +87,9 @@ void usage() {
         "  --photo           a photo-like desktop background instead of flat bands\n"
         "  --image-compression C  off, auto_glz (default), auto_lz, quic, glz, lz or lz4\n"
         "  --jpeg W, --zlib-glz W  auto (default), never or always, as QEMU's\n"
-        "                    jpeg-wan-compression and zlib-glz-wan-compression");
+        "                    jpeg-wan-compression and zlib-glz-wan-compression\n"
+        "  --tone HZ         the sound card plays a continuous sine of HZ (default 440) in\n"
+        "                    real time on the playback channel; 0: no sound card");
 }
 
 bool parse(int argc, char **argv, options &o) {
@@ -129,6 +134,8 @@ bool parse(int argc, char **argv, options &o) {
             o.jpeg = v;
         } else if (a == "--zlib-glz" && next(v) && wan_named(v)) {
             o.zlib_glz = v;
+        } else if (a == "--tone" && next(v)) {
+            o.tone_hz = std::atof(v.c_str());
         } else {
             std::fprintf(stderr, "ringspice-demo: unknown or incomplete argument '%s'\n",
                          a.c_str());
@@ -137,8 +144,9 @@ bool parse(int argc, char **argv, options &o) {
         }
     }
     if (o.width < 640 || o.height < 480 || o.width > 4096 || o.height > 4096 || o.fps < 1 ||
-        o.fps > 1000 || o.heap_mb < 1 || o.heap_mb > 4096) {
-        std::fprintf(stderr, "ringspice-demo: bad --size or --fps\n");
+        o.fps > 1000 || o.heap_mb < 1 || o.heap_mb > 4096 || !(o.tone_hz >= 0) ||
+        o.tone_hz > 20000) {
+        std::fprintf(stderr, "ringspice-demo: bad --size, --fps, --qxl-heap-mb or --tone\n");
         return false;
     }
     return true;
@@ -415,6 +423,14 @@ int main(int argc, char **argv) {
     if (!inputs.attach(server))
         std::fprintf(stderr, "ringspice-demo: the server refused an input interface\n");
     spice_server_vm_start(server);
+    std::unique_ptr<tone_player> tone;
+    if (opt.tone_hz > 0) {
+        tone = std::make_unique<tone_player>(opt.tone_hz);
+        if (tone->attach(server))
+            tone->start();
+        else
+            std::fprintf(stderr, "ringspice-demo: the server refused the playback interface\n");
+    }
 
     GMainLoop *loop = g_main_loop_new(core.context(), FALSE);
     auto pump = std::make_unique<frame_pump>(desk, *qxl, loop, opt);
@@ -440,6 +456,9 @@ int main(int argc, char **argv) {
         "the VM: a %dx%d QXL display drawing a desktop (%s), a cursor, a keyboard\n"
         "        (keys appear in 'Typed text'), a mouse and a tablet (clicks leave dots).\n",
         opt.width, opt.height, opt.still ? "static" : "animated");
+    if (tone)
+        std::printf("        a sound card playing a %g Hz tone (stereo S16 at %u Hz).\n",
+                    opt.tone_hz, tone->rate());
     std::fflush(stdout);
 
     g_unix_signal_add(
@@ -477,6 +496,7 @@ int main(int argc, char **argv) {
     }
 
     desk.on_change = nullptr;
+    if (tone) tone->stop();
     spice_server_destroy(server);
     const qxl_stats s = qxl->stats();
     const long frames = pump->frames();
