@@ -94,7 +94,20 @@ int spice_server_init(SpiceServer *s, SpiceCoreInterface *core) {
     return s->srv.init(core);
 }
 
-void spice_server_destroy(SpiceServer *s) { delete s; }
+void spice_server_destroy(SpiceServer *s) {
+    if (s == nullptr) return;
+    // Char devices the VMM did not remove first: their handlers use the
+    // server, so they end now; the instances stay the VMM's, and a later
+    // remove_interface finds them detached.
+    s->srv.on_control([s] {
+        for (const auto &e : s->srv.interfaces().char_devices())
+            if (SpiceCharDeviceState *st = e.instance->st; st != nullptr && st->reds == s) {
+                st->handler.reset();
+                st->reds = nullptr;
+            }
+    });
+    delete s;
+}
 
 int spice_server_set_compat_version(SpiceServer *s, spice_compat_version_t version) {
     return s != nullptr ? s->srv.config().set_compat_version(version) : -1;
@@ -181,7 +194,12 @@ int spice_server_remove_interface(SpiceBaseInstance *sin) {
     if (type == SPICE_INTERFACE_CHAR_DEVICE) { // agent, spicevmc (issue 8)
         auto *dev = reinterpret_cast<SpiceCharDeviceInstance *>(sin);
         SpiceCharDeviceState *st = dev->st;
-        if (st == nullptr || st->reds == nullptr) return -1;
+        if (st == nullptr) return -1;
+        if (st->reds == nullptr) { // its server was destroyed first
+            delete st;
+            dev->st = nullptr;
+            return 0;
+        }
         RedsState *s = st->reds;
         const int rc = s->srv.on_control([s, sin, st] {
             const int r = s->srv.interfaces().remove_interface(sin);
