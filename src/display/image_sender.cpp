@@ -303,6 +303,8 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
 
     auto &out = _buffers.emplace_back();
     auto done = [&](uint8_t type, bool is_lossy) {
+        // As the reference: a payload bigger than the pixels goes raw instead.
+        if (out.size() > bytes) return false;
         plan.how = image_plan::method::encoded;
         plan.encoded_type = type;
         plan.encoded = out;
