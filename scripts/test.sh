@@ -19,3 +19,4 @@ cmake --preset asan >/dev/null
 cmake --build --preset asan -j"$(nproc)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --preset asan -j"$(nproc)" -L "unit|fuzz"
+scripts/fuzz.sh "${RS_FUZZ_SECONDS:-20}" # libFuzzer: every target, bounded time (issue 9)
