@@ -100,6 +100,25 @@ void spice_server_destroy(SpiceServer *s) {
     // server, so they end now; the instances stay the VMM's, and a later
     // remove_interface finds them detached.
     s->srv.on_control([s] {
+        // The per-instance states the server made and the VMM cannot remove
+        // (a keyboard) or may not have (a tablet, sound cards).
+        const auto &ifs = s->srv.interfaces();
+        if (SpiceKbdInstance *k = ifs.keyboard(); k != nullptr) {
+            delete k->st;
+            k->st = nullptr;
+        }
+        if (SpiceTabletInstance *t = ifs.tablet(); t != nullptr) {
+            delete t->st;
+            t->st = nullptr;
+        }
+        for (SpicePlaybackInstance *p : ifs.playbacks()) {
+            delete p->st;
+            p->st = nullptr;
+        }
+        for (SpiceRecordInstance *r : ifs.records()) {
+            delete r->st;
+            r->st = nullptr;
+        }
         for (const auto &e : s->srv.interfaces().char_devices())
             if (SpiceCharDeviceState *st = e.instance->st; st != nullptr && st->reds == s) {
                 st->handler.reset();
