@@ -80,6 +80,7 @@ void display_channel_client::on_stopped() {
 void display_channel_client::send_full_state() {
     _awaiting_first_picture = false;
     _surfaces.clear();
+    _lossy.clear();
     if (_dev.has_primary()) {
         const uint32_t pid = _dev.primary_id();
         // The primary first: the client creates its window from it.
@@ -97,8 +98,15 @@ void display_channel_client::send_surface_image(uint32_t id) {
     auto *img = _dev.surfaces().image(id);
     if (img == nullptr) return;
     const draw::rect full{0, 0, pixman_image_get_width(img), pixman_image_get_height(img)};
-    if (full.empty()) return;
-    auto px = _dev.surfaces().read_area(id, full);
+    send_area(id, full, image_sender::lossy_use::whole_picture);
+}
+
+void display_channel_client::send_area(uint32_t id, draw::rect area, image_sender::lossy_use use) {
+    auto *img = _dev.surfaces().image(id);
+    if (img == nullptr) return;
+    area = area.intersect({0, 0, pixman_image_get_width(img), pixman_image_get_height(img)});
+    if (area.empty()) return;
+    auto px = _dev.surfaces().read_area(id, area);
     if (!px) {
         RS_LOG_RATELIMITED("display", "surface {} not readable: {}", id, px.error().message());
         return;
@@ -119,12 +127,13 @@ void display_channel_client::send_surface_image(uint32_t id) {
     image->payload = std::move(bmp);
     draw::drawable d;
     d.surface_id = id;
-    d.bbox = full;
+    d.bbox = {area.left, area.top, area.left + static_cast<int32_t>(px->width),
+              area.top + static_cast<int32_t>(px->height)};
     draw::copy op;
     op.src = image;
-    op.src_area = full;
+    op.src_area = {0, 0, static_cast<int32_t>(px->width), static_cast<int32_t>(px->height)};
     d.op = std::move(op);
-    send_drawable(d, /*whole_surface=*/true);
+    send_now(d, use);
 }
 
 void display_channel_client::on_surface_created(uint32_t id, uint32_t width, uint32_t height,
@@ -145,6 +154,7 @@ void display_channel_client::on_surface_destroyed(uint32_t id) {
     auto it = std::find(_surfaces.begin(), _surfaces.end(), id);
     if (it == _surfaces.end()) return;
     _surfaces.erase(it);
+    _lossy.erase(id);
     send(msg::display_surface_destroy{.surface_id = id});
 }
 
@@ -170,18 +180,58 @@ void display_channel_client::on_drawable(const draw::drawable &d) {
         const bool was_marked = _marked;
         send_full_state();
         _marked = was_marked;
-        return;
+        // The canvas holds the picture before this drawable: it follows.
+        if (std::find(_surfaces.begin(), _surfaces.end(), d.surface_id) == _surfaces.end()) return;
     }
-    send_drawable(d, /*whole_surface=*/false);
+    send_drawable(d);
 }
 
-void display_channel_client::send_drawable(const draw::drawable &d, bool whole_surface) {
-    const auto inv = _images.prepare(d, whole_surface);
+void display_channel_client::send_drawable(const draw::drawable &d) {
+    resend_lossless_under(d);
+    send_now(d, image_sender::lossy_use::by_operation);
+}
+
+void display_channel_client::send_now(const draw::drawable &d, image_sender::lossy_use use) {
+    const auto inv = _images.prepare(d, use);
     if (!inv.pixmaps.empty()) send(msg::display_inval_list{.resources = inv.pixmaps});
     for (uint64_t id : inv.palettes)
         send(msg::display_inval_palette{.id = id});
     const image_encoder enc = _images.encoder();
     send_with(draw_message_type(d.op), [&](wire::writer &w) { encode_draw(w, d, enc); });
+    // Where the client now holds lossy pixels.
+    auto &lossy = _lossy[d.surface_id];
+    if (inv.lossy) {
+        lossy.push_back(d.bbox);
+        if (lossy.size() > max_lossy_rects) { // keep it small: one box over them all
+            draw::rect all = lossy.front();
+            for (const auto &r : lossy)
+                all = all.unite(r);
+            lossy.assign(1, all);
+        }
+    } else if (draw::replaces_bbox(d)) {
+        std::erase_if(lossy, [&](const draw::rect &r) { return d.bbox.contains(r); });
+    }
+    if (lossy.empty()) _lossy.erase(d.surface_id);
+}
+
+void display_channel_client::resend_lossless_under(const draw::drawable &d) {
+    if (_lossy.empty()) return;
+    // Pixels the drawing reads must be exact on the client: resend the lossy
+    // parts of what it reads, losslessly, from the canvas (which holds the
+    // picture before this drawing) first, as the reference does.
+    std::vector<std::pair<uint32_t, draw::rect>> resend;
+    draw::for_each_read(d, [&](uint32_t sid, const draw::rect &area) {
+        const auto it = _lossy.find(sid);
+        if (it == _lossy.end()) return;
+        std::optional<draw::rect> box;
+        for (const auto &r : it->second) {
+            const draw::rect part = r.intersect(area);
+            if (!part.empty()) box = box ? box->unite(part) : part;
+        }
+        if (box) resend.emplace_back(sid, *box);
+    });
+    for (const auto &[sid, box] : resend)
+        send_area(sid, box, image_sender::lossy_use::never);
 }
 
 void display_channel_client::forget_client_caches() {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <unordered_map>
+#include <vector>
 
 #include "display/cursor_cache.hpp"
 #include "display/draw.hpp"
@@ -50,9 +52,15 @@ class display_channel_client final : public channel_client {
     /// Sends every surface (create + its current pixels) and a MARK.
     void send_full_state();
     void send_surface_image(uint32_t id);
+    /// A copy of `area` of a surface from the canvas, as its own drawing.
+    void send_area(uint32_t id, draw::rect area, image_sender::lossy_use use);
+    /// A guest drawing: first a lossless resend of the lossy pixels it
+    /// reads, then the drawing.
+    void send_drawable(const draw::drawable &d);
     /// Plans the drawable's images, sends the cache invalidations they need,
-    /// then the drawing.
-    void send_drawable(const draw::drawable &d, bool whole_surface);
+    /// then the drawing, and records where it left lossy pixels.
+    void send_now(const draw::drawable &d, image_sender::lossy_use use);
+    void resend_lossless_under(const draw::drawable &d);
     /// After queued messages were dropped: the client may lack images the
     /// caches and the GLZ window count on, so both start over.
     void forget_client_caches();
@@ -66,6 +74,10 @@ class display_channel_client final : public channel_client {
     /// it is (it is read from the canvas, which already holds them).
     bool _awaiting_first_picture = true;
     std::vector<uint32_t> _surfaces; // what this client has been told exists
+    /// Per surface, boxes where the client holds lossy (JPEG) pixels; a
+    /// drawing that reads them gets them resent losslessly first.
+    std::unordered_map<uint32_t, std::vector<draw::rect>> _lossy;
+    static constexpr size_t max_lossy_rects = 32;
 };
 
 /// One client's cursor channel for one QXL device; lives on its display shard.

@@ -12,7 +12,9 @@
 #include <spice/enums.h>
 #include <spice/qxl_dev.h>
 
+#include <algorithm>
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -50,6 +52,20 @@ struct rect {
     int32_t height() const noexcept { return bottom - top; }
     bool empty() const noexcept { return right <= left || bottom <= top; }
     friend bool operator==(const rect &, const rect &) = default;
+    /// The overlap (empty when there is none).
+    rect intersect(const rect &o) const noexcept {
+        return {std::max(left, o.left), std::max(top, o.top), std::min(right, o.right),
+                std::min(bottom, o.bottom)};
+    }
+    /// The bounding box of both.
+    rect unite(const rect &o) const noexcept {
+        return {std::min(left, o.left), std::min(top, o.top), std::max(right, o.right),
+                std::max(bottom, o.bottom)};
+    }
+    bool contains(const rect &inner) const noexcept {
+        return inner.left >= left && inner.top >= top && inner.right <= right &&
+               inner.bottom <= bottom;
+    }
 };
 
 /// SPICE_CLIP_TYPE_NONE (rects empty) or _RECTS.
@@ -373,6 +389,57 @@ template <typename F> void for_each_image(const operation &op, F &&f) {
             }
         },
         op);
+}
+
+/// Whether a ROP descriptor (SPICE_ROPD_*) reads the destination pixels.
+constexpr bool rop_reads_dest(uint32_t rop) noexcept {
+    return (rop & (SPICE_ROPD_INVERS_DEST | SPICE_ROPD_OP_OR | SPICE_ROPD_OP_AND |
+                   SPICE_ROPD_OP_XOR | SPICE_ROPD_OP_INVERS)) != 0;
+}
+
+/// Whether every pixel of the drawable's bbox is replaced without being
+/// read: an unclipped, unmasked fill, copy or opaque with ROP PUT.
+inline bool replaces_bbox(const drawable &d) {
+    if (d.clp.type != SPICE_CLIP_TYPE_NONE) return false;
+    if (const auto *f = std::get_if<fill>(&d.op))
+        return f->rop_descriptor == SPICE_ROPD_OP_PUT && !f->mask.bitmap &&
+               f->br.type != SPICE_BRUSH_TYPE_NONE;
+    if (const auto *c = std::get_if<copy>(&d.op))
+        return c->rop_descriptor == SPICE_ROPD_OP_PUT && !c->mask.bitmap;
+    if (const auto *o = std::get_if<opaque>(&d.op))
+        return o->rop_descriptor == SPICE_ROPD_OP_PUT && !o->mask.bitmap;
+    return false;
+}
+
+/// Calls f(surface_id, area) for each area of a surface whose current
+/// pixels the drawable's result depends on: its own bbox when it reads the
+/// destination, the source of a COPY_BITS, and (as a whole: area is
+/// unbounded) every surface an image of it names.
+template <typename F> void for_each_read(const drawable &d, F &&f) {
+    constexpr rect everything{0, 0, INT32_MAX, INT32_MAX};
+    bool dest = false;
+    std::visit(
+        [&](const auto &o) {
+            using T = std::decay_t<decltype(o)>;
+            if constexpr (std::is_same_v<T, copy_bits>) {
+                f(d.surface_id, rect{o.src_pos.x, o.src_pos.y, o.src_pos.x + d.bbox.width(),
+                                     o.src_pos.y + d.bbox.height()});
+            } else if constexpr (std::is_same_v<T, blend> || std::is_same_v<T, rop3> ||
+                                 std::is_same_v<T, alpha_blend> || std::is_same_v<T, composite> ||
+                                 std::is_same_v<T, invers>) {
+                dest = true;
+            } else if constexpr (std::is_same_v<T, fill> || std::is_same_v<T, copy> ||
+                                 std::is_same_v<T, opaque>) {
+                dest = rop_reads_dest(o.rop_descriptor);
+            } else if constexpr (std::is_same_v<T, text> || std::is_same_v<T, stroke>) {
+                dest = rop_reads_dest(o.fore_mode) || rop_reads_dest(o.back_mode);
+            }
+        },
+        d.op);
+    if (dest) f(d.surface_id, d.bbox);
+    for_each_image(d.op, [&](const image &img, image_role) {
+        if (const auto *s = std::get_if<surface_ref>(&img.payload)) f(s->surface_id, everything);
+    });
 }
 
 } // namespace rs::draw

@@ -153,13 +153,14 @@ SpiceImageCompression image_sender::effective_compression() const noexcept {
     return _preferred ? static_cast<SpiceImageCompression>(*_preferred) : _settings.compression;
 }
 
-image_sender::invalidations image_sender::prepare(const draw::drawable &d, bool whole_surface) {
+image_sender::invalidations image_sender::prepare(const draw::drawable &d, lossy_use lossy) {
     invalidations inv;
     _plans.clear();
     _buffers.clear();
     _pixmaps.begin_message();
     _palettes.begin_message();
-    const bool lossy_ok = whole_surface || op_can_lossy(d.op);
+    const bool lossy_ok = lossy == lossy_use::whole_picture ||
+                          (lossy == lossy_use::by_operation && op_can_lossy(d.op));
     draw::for_each_image(d.op, [&](const draw::image &img, image_role role) {
         // The same image twice in one drawing: the second copy goes as the
         // first, uncached, so no FROM_CACHE can precede the image it names.
@@ -207,6 +208,7 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
             if (can_lossy || !hit->lossy) {
                 p.how = (!jpeg_on || hit->lossy) ? image_plan::method::from_cache
                                                  : image_plan::method::from_cache_lossless;
+                if (hit->lossy) inv.lossy = true;
                 ++_sent[p.how == image_plan::method::from_cache
                             ? SPICE_IMAGE_TYPE_FROM_CACHE
                             : SPICE_IMAGE_TYPE_FROM_CACHE_LOSSLESS];
@@ -234,6 +236,7 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
     } else {
         ++_sent[SPICE_IMAGE_TYPE_QUIC]; // the guest's own QUIC bytes pass through
     }
+    if (lossy) inv.lossy = true;
     if (cacheable && !replace) {
         std::vector<uint64_t> evicted;
         if (_pixmaps.add(img.id, int64_t{img.width} * img.height, lossy, evicted))

@@ -48,15 +48,19 @@ class image_sender {
     /// SPICE_MSGC_DISPLAY_PREFERRED_COMPRESSION (ignored when invalid).
     void on_preferred_compression(uint8_t compression);
 
-    /// What the client must be told before the drawable's message.
+    /// What the client must be told before the drawable's message, and
+    /// whether the drawing puts lossy pixels on its surface.
     struct invalidations {
         std::vector<resource_id> pixmaps; ///< INVAL_LIST entries
         std::vector<uint64_t> palettes;   ///< INVAL_PALETTE each
+        bool lossy = false;               ///< a JPEG image or a lossy cached one is drawn
     };
-    /// Plans and compresses every image of `d`. `whole_surface` marks a
-    /// whole-surface picture sent to a client, which may be lossy (JPEG)
-    /// when the settings allow it.
-    invalidations prepare(const draw::drawable &d, bool whole_surface = false);
+    /// When an image of a drawing may be lossy (JPEG, when the settings
+    /// turn it on): never; for a plain copy of a source (as the reference
+    /// allows); or always (a whole-surface picture for a client).
+    enum class lossy_use : uint8_t { never, by_operation, whole_picture };
+    /// Plans and compresses every image of `d`.
+    invalidations prepare(const draw::drawable &d, lossy_use lossy = lossy_use::by_operation);
     /// The encoder for encode_draw: the plans prepare() made.
     image_encoder encoder() const;
 

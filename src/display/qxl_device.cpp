@@ -184,32 +184,14 @@ bool reads_elsewhere(const draw::drawable &d) {
     return surface_image;
 }
 
-/// Whether every pixel of the bbox is replaced without being read: an
-/// unclipped, unmasked fill, copy or opaque with ROP PUT.
-bool overwrites_bbox(const draw::drawable &d) {
-    if (d.clp.type != SPICE_CLIP_TYPE_NONE) return false;
-    if (const auto *f = std::get_if<draw::fill>(&d.op))
-        return f->rop_descriptor == SPICE_ROPD_OP_PUT && !f->mask.bitmap &&
-               f->br.type != SPICE_BRUSH_TYPE_NONE;
-    if (const auto *c = std::get_if<draw::copy>(&d.op))
-        return c->rop_descriptor == SPICE_ROPD_OP_PUT && !c->mask.bitmap;
-    if (const auto *o = std::get_if<draw::opaque>(&d.op))
-        return o->rop_descriptor == SPICE_ROPD_OP_PUT && !o->mask.bitmap;
-    return false;
-}
-
-bool contains(const draw::rect &outer, const draw::rect &inner) {
-    return inner.left >= outer.left && inner.top >= outer.top && inner.right <= outer.right &&
-           inner.bottom <= outer.bottom;
-}
-
 } // namespace
 
 void qxl_device::draw_lazily(const QXLCommandExt &cmd, draw::drawable &&d) {
     auto &p = _pending.emplace_back(pending_draw{cmd, std::move(d), false, false});
     p.barrier = reads_elsewhere(p.d);
     // The clients get it now; a client that needs the canvas meanwhile (a
-    // resync) renders everything pending, this one included.
+    // resync, a lossless resend) gets everything pending rendered but this
+    // one: the picture it applies to.
     _in_flight = &p;
     broadcast([&](display_channel_client &c) { c.on_drawable(p.d); });
     _in_flight = nullptr;
@@ -219,12 +201,12 @@ void qxl_device::draw_lazily(const QXLCommandExt &cmd, draw::drawable &&d) {
         return;
     }
     // Cull what this one covers, back to the last barrier.
-    if (overwrites_bbox(p.d)) {
+    if (draw::replaces_bbox(p.d)) {
         auto it = std::prev(_pending.end());
         while (it != _pending.begin()) {
             --it;
             if (it->barrier) break;
-            if (it->d.surface_id == p.d.surface_id && contains(p.d.bbox, it->d.bbox)) {
+            if (it->d.surface_id == p.d.surface_id && p.d.bbox.contains(it->d.bbox)) {
                 release(it->cmd);
                 it = _pending.erase(it);
                 ++_culled;
@@ -251,8 +233,10 @@ void qxl_device::render(pending_draw &p) {
 void qxl_device::render_pending() {
     while (!_pending.empty()) {
         auto &p = _pending.front();
+        // The one being broadcast stays unrendered: meanwhile the canvas
+        // holds the picture before it (what a lossless resend needs).
+        if (&p == _in_flight) break;
         render(p);
-        if (&p == _in_flight) break; // the last one; its broadcast releases it
         release(p.cmd);
         _pending.pop_front();
     }

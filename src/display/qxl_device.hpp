@@ -107,14 +107,15 @@ class qxl_device {
     void stop_clients_of(uint32_t connection_id);
 
     // ---- what the channel clients read (home shard) ------------------------------
-    /// The canvas, brought up to date first (render_pending).
+    /// The canvas, brought up to date first (render_pending): while a
+    /// drawable is being broadcast, the picture just before it.
     const surface_store &surfaces() {
         render_pending();
         return *_surfaces;
     }
     /// Renders, in order, every drawable that was sent to the clients but not
-    /// drawn into the canvas yet, and releases their commands (except the one
-    /// whose broadcast is in progress, released when it ends).
+    /// drawn into the canvas yet, and releases their commands; not the one
+    /// whose broadcast is in progress.
     void render_pending();
     /// Drawables drawn into the canvas, and drawables never drawn because a
     /// later one covered them before anything needed their pixels.
