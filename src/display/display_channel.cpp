@@ -198,20 +198,35 @@ void display_channel_client::send_now(const draw::drawable &d, image_sender::los
         send(msg::display_inval_palette{.id = id});
     const image_encoder enc = _images.encoder();
     send_with(draw_message_type(d.op), [&](wire::writer &w) { encode_draw(w, d, enc); });
-    // Where the client now holds lossy pixels.
-    auto &lossy = _lossy[d.surface_id];
+    // Where the client now holds lossy pixels. A lossless drawing that
+    // writes its whole bbox from exact inputs leaves exact pixels there.
+    const bool exact_bbox =
+        !inv.lossy && (draw::replaces_bbox(d) || (std::holds_alternative<draw::copy_bits>(d.op) &&
+                                                  d.clp.type == SPICE_CLIP_TYPE_NONE));
+    auto it = _lossy.find(d.surface_id);
     if (inv.lossy) {
-        lossy.push_back(d.bbox);
-        if (lossy.size() > max_lossy_rects) { // keep it small: one box over them all
-            draw::rect all = lossy.front();
-            for (const auto &r : lossy)
-                all = all.unite(r);
-            lossy.assign(1, all);
+        if (it == _lossy.end()) {
+            region_ptr r(new pixman_region32_t);
+            pixman_region32_init(r.get());
+            it = _lossy.emplace(d.surface_id, std::move(r)).first;
         }
-    } else if (draw::replaces_bbox(d)) {
-        std::erase_if(lossy, [&](const draw::rect &r) { return d.bbox.contains(r); });
+        pixman_region32_union_rect(it->second.get(), it->second.get(), d.bbox.left, d.bbox.top,
+                                   static_cast<unsigned>(d.bbox.width()),
+                                   static_cast<unsigned>(d.bbox.height()));
+    } else if (exact_bbox && it != _lossy.end()) {
+        pixman_region32_t box;
+        pixman_region32_init_rect(&box, d.bbox.left, d.bbox.top,
+                                  static_cast<unsigned>(d.bbox.width()),
+                                  static_cast<unsigned>(d.bbox.height()));
+        pixman_region32_subtract(it->second.get(), it->second.get(), &box);
+        pixman_region32_fini(&box);
+        if (!pixman_region32_not_empty(it->second.get())) _lossy.erase(it);
     }
-    if (lossy.empty()) _lossy.erase(d.surface_id);
+}
+
+void display_channel_client::region_deleter::operator()(pixman_region32_t *r) const noexcept {
+    pixman_region32_fini(r);
+    delete r;
 }
 
 void display_channel_client::resend_lossless_under(const draw::drawable &d) {
@@ -222,13 +237,16 @@ void display_channel_client::resend_lossless_under(const draw::drawable &d) {
     std::vector<std::pair<uint32_t, draw::rect>> resend;
     draw::for_each_read(d, [&](uint32_t sid, const draw::rect &area) {
         const auto it = _lossy.find(sid);
-        if (it == _lossy.end()) return;
-        std::optional<draw::rect> box;
-        for (const auto &r : it->second) {
-            const draw::rect part = r.intersect(area);
-            if (!part.empty()) box = box ? box->unite(part) : part;
+        if (it == _lossy.end() || area.empty()) return;
+        pixman_region32_t part;
+        pixman_region32_init_rect(&part, area.left, area.top, static_cast<unsigned>(area.width()),
+                                  static_cast<unsigned>(area.height()));
+        pixman_region32_intersect(&part, &part, it->second.get());
+        if (pixman_region32_not_empty(&part)) {
+            const pixman_box32_t *e = pixman_region32_extents(&part);
+            resend.emplace_back(sid, draw::rect{e->x1, e->y1, e->x2, e->y2});
         }
-        if (box) resend.emplace_back(sid, *box);
+        pixman_region32_fini(&part);
     });
     for (const auto &[sid, box] : resend)
         send_area(sid, box, image_sender::lossy_use::never);

@@ -1,7 +1,10 @@
 // The display and cursor channels of one QXL device, seen from one client.
 #pragma once
 
+#include <pixman.h>
+
 #include <chrono>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -74,10 +77,13 @@ class display_channel_client final : public channel_client {
     /// it is (it is read from the canvas, which already holds them).
     bool _awaiting_first_picture = true;
     std::vector<uint32_t> _surfaces; // what this client has been told exists
-    /// Per surface, boxes where the client holds lossy (JPEG) pixels; a
-    /// drawing that reads them gets them resent losslessly first.
-    std::unordered_map<uint32_t, std::vector<draw::rect>> _lossy;
-    static constexpr size_t max_lossy_rects = 32;
+    /// Per surface, where the client holds lossy (JPEG) pixels; a drawing
+    /// that reads them gets them resent losslessly first.
+    struct region_deleter {
+        void operator()(pixman_region32_t *r) const noexcept;
+    };
+    using region_ptr = std::unique_ptr<pixman_region32_t, region_deleter>;
+    std::unordered_map<uint32_t, region_ptr> _lossy;
 };
 
 /// One client's cursor channel for one QXL device; lives on its display shard.

@@ -319,6 +319,30 @@ class qxl_guest {
     }
     uint64_t pushed() const noexcept { return _pushed; }
 
+    /// Writes the primary surface's pixels (xRGB) directly, as a guest
+    /// writing its framebuffer before the device is added.
+    template <typename F> void paint_primary(F &&pixel_at) {
+        for (uint32_t y = 0; y < _side; ++y)
+            for (uint32_t x = 0; x < _side; ++x)
+                _ram.set(_primary + (uint64_t{y} * _side + x) * 4, uint32_t{pixel_at(x, y)});
+    }
+
+    /// Queues a COPY_BITS of the square at (src_x, src_y) to (left, top).
+    bool copy_bits(int32_t src_x, int32_t src_y, int32_t left, int32_t top, int32_t size) {
+        if (_pushed - _qxl.display_taken() >= max_queued) return false;
+        auto d = guest_memory::drawable(QXL_COPY_BITS,
+                                        guest_memory::rect(left, top, left + size, top + size));
+        d.surface_id = 0;
+        d.u.copy_bits.src_pos.x = src_x;
+        d.u.copy_bits.src_pos.y = src_y;
+        const QXLPHYSICAL at = _draw_slots[_pushed % draw_slots];
+        _ram.set(at, d);
+        _qxl.push(guest_memory::command(QXL_CMD_DRAW, at));
+        ++_pushed;
+        spice_qxl_wakeup(instance());
+        return true;
+    }
+
   private:
     uint32_t _side;
     guest_memory _ram;
