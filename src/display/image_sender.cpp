@@ -159,6 +159,7 @@ image_sender::invalidations image_sender::prepare(const draw::drawable &d, lossy
     _buffers.clear();
     _pixmaps.begin_message();
     _palettes.begin_message();
+    _whole_picture = lossy == lossy_use::whole_picture;
     const bool lossy_ok = lossy == lossy_use::whole_picture ||
                           (lossy == lossy_use::by_operation && op_can_lossy(d.op));
     draw::for_each_image(d.op, [&](const draw::image &img, image_role role) {
@@ -293,9 +294,10 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
             c = c == SPICE_IMAGE_COMPRESSION_AUTO_LZ ? SPICE_IMAGE_COMPRESSION_LZ
                                                      : SPICE_IMAGE_COMPRESSION_GLZ;
     }
-    // Unlike the reference, the first picture of a new client may use GLZ
-    // too: it waits for the client's INIT, so the dictionary exists.
-    if (c == SPICE_IMAGE_COMPRESSION_GLZ && (!is_rgb(bmp.format) || !_glz))
+    // A whole-surface picture goes LZ, as in the reference: GLZ would copy
+    // the whole screen into the dictionary of every client that connects
+    // (memory) and compresses one fresh picture less well than LZ.
+    if (c == SPICE_IMAGE_COMPRESSION_GLZ && (!is_rgb(bmp.format) || !_glz || _whole_picture))
         c = SPICE_IMAGE_COMPRESSION_LZ;
     if (c == SPICE_IMAGE_COMPRESSION_LZ4 && (!is_rgb(bmp.format) || !_client_lz4))
         c = SPICE_IMAGE_COMPRESSION_LZ;

@@ -96,7 +96,9 @@ class image_sender {
     bool _shares_caches;
     std::optional<uint8_t> _preferred; // from the client
     bool _have_init = false;
-    bool _glz_lost = false; // forget_client_state() ended GLZ on this channel
+    bool _glz_lost = false;
+    bool _whole_picture = false; // the drawable being prepared is a whole-surface picture //
+                                 // forget_client_state() ended GLZ on this channel
     image_cache _pixmaps;
     image_cache _palettes;
     std::unique_ptr<glz::glz_dictionary> _glz;

@@ -39,6 +39,7 @@ struct options {
     long heap_mb = 64;
     std::string dump_primary;
     bool photo = false;            // --photo
+    bool hold = false;             // --hold
     std::string image_compression; // --image-compression (server default when empty)
     std::string jpeg;              // --jpeg auto|never|always
     std::string zlib_glz;          // --zlib-glz auto|never|always
@@ -85,6 +86,7 @@ void usage() {
         "  --qxl-heap-mb N   guest memory for commands in flight (default 64); when it is\n"
         "                    full the device waits for releases and calls spice_qxl_oom\n"
         "  --photo           a photo-like desktop background instead of flat bands\n"
+        "  --hold            with --frames: after the last frame keep serving, still\n"
         "  --image-compression C  off, auto_glz (default), auto_lz, quic, glz, lz or lz4\n"
         "  --jpeg W, --zlib-glz W  auto (default), never or always, as QEMU's\n"
         "                    jpeg-wan-compression and zlib-glz-wan-compression\n"
@@ -128,6 +130,8 @@ bool parse(int argc, char **argv, options &o) {
             o.dump_primary = v;
         } else if (a == "--photo") {
             o.photo = true;
+        } else if (a == "--hold") {
+            o.hold = true;
         } else if (a == "--image-compression" && next(v) && image_compression_named(v)) {
             o.image_compression = v;
         } else if (a == "--jpeg" && next(v) && wan_named(v)) {
@@ -293,6 +297,7 @@ class frame_pump {
         , _loop(loop)
         , _animate(!opt.still)
         , _limit(opt.frames)
+        , _hold(opt.hold)
         , _interval_ms(static_cast<guint>(1000 / opt.fps)) {}
     ~frame_pump() { stop(); }
     frame_pump(const frame_pump &) = delete;
@@ -344,7 +349,7 @@ class frame_pump {
         }
         flush();
         if (done()) {
-            g_main_loop_quit(_loop);
+            if (!_hold) g_main_loop_quit(_loop);
             return false;
         }
         return _animate || !_pending.empty() || _desk.dirty();
@@ -355,6 +360,7 @@ class frame_pump {
     GMainLoop *_loop;
     bool _animate;
     long _limit;
+    bool _hold;
     guint _interval_ms;
     guint _source = 0;
     long _frames = 0;
@@ -483,7 +489,7 @@ int main(int argc, char **argv) {
                 return G_SOURCE_REMOVE;
             },
             loop);
-    if (!pump->done()) g_main_loop_run(loop);
+    if (!pump->done() || opt.hold) g_main_loop_run(loop);
     pump->stop();
 
     if (display && opt.verify) verify("exit", *qxl, desk);
