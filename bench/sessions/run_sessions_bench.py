@@ -132,7 +132,7 @@ def run_load(load_bin, port, n, demo_pid, idle_s, timers):
 def bench_lib(name, lib_dir, demo_bin, load_bin, counts, idle_s, procs):
     port = free_port()
     env = dict(os.environ, LD_LIBRARY_PATH=lib_dir, SPICE_DEBUG_ALLOW_MC="1")
-    cmd = [demo_bin, "--static", "--size", "1024x768", "--port", str(port)]
+    cmd = [demo_bin, "--static", "--tone", "0", "--size", "1024x768", "--port", str(port)]
     demo = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     procs.append(demo)
@@ -199,7 +199,7 @@ def main():
     print("command: " + " ".join(shlex.quote(x) for x in [sys.executable] + sys.argv))
     print(f"ours:      {ours_lib}")
     print(f"reference: {ref_lib}")
-    print(f"demo: --static --size 1024x768, SPICE_DEBUG_ALLOW_MC=1; session = main + display "
+    print(f"demo: --static --tone 0 --size 1024x768, SPICE_DEBUG_ALLOW_MC=1; session = main + display "
           f"(noauth), idle window {a.idle:g} s; one warm-up session before N=1; "
           f"total {time.monotonic() - t0:.0f} s\n")
     rows = [
