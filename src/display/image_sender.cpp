@@ -127,7 +127,9 @@ void image_sender::on_init(const msgc::display_init &init) {
     _have_init = true;
     if (!_shares_caches) return;
     _pixmaps.reset(std::max<int64_t>(init.pixmap_cache_size, 0));
-    if (init.glz_dictionary_window_size > 0 && !_glz_lost)
+    // One dictionary per channel for good: a second INIT must not restart
+    // the image ids the client's window holds.
+    if (init.glz_dictionary_window_size > 0 && !_glz_lost && !_glz)
         _glz = std::make_unique<glz::glz_dictionary>(
             static_cast<uint32_t>(init.glz_dictionary_window_size));
 }

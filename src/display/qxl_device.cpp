@@ -201,7 +201,8 @@ void qxl_device::draw_lazily(const QXLCommandExt &cmd, draw::drawable &&d) {
         return;
     }
     // Cull what this one covers, back to the last barrier.
-    if (draw::replaces_bbox(p.d)) {
+    // (Not when it reads pixels itself: what it covers may be its source.)
+    if (!p.barrier && draw::replaces_bbox(p.d)) {
         auto it = std::prev(_pending.end());
         while (it != _pending.begin()) {
             --it;

@@ -438,4 +438,22 @@ TEST_F(QxlWrongState, PendingDrawablesAreBounded) {
     EXPECT_EQ(vmm.releases().size(), released + n);
 }
 
+TEST_F(QxlWrongState, ADrawableThatReadsItsSurfaceNeverCullsItsSource) {
+    bring_up();
+    const QXLRect inner = guest_memory::rect(0, 0, 8, 8);
+    const QXLRect whole = guest_memory::rect(0, 0, 32, 32);
+    const uint64_t culled = on_shard([](rs::qxl_device &d) { return d.culled_draws(); });
+    // A red square, then a copy of surface 0 onto itself, in place, that
+    // covers it: the square is also the copy's source, so it must be drawn.
+    auto copy = guest_memory::drawable(QXL_DRAW_COPY, whole);
+    copy.surface_id = 0;
+    copy.u.copy.src_bitmap = ram.surface_image(0);
+    copy.u.copy.src_area = whole;
+    copy.u.copy.rop_descriptor = SPICE_ROPD_OP_PUT;
+    ASSERT_TRUE(
+        feed({fill(inner, 0x00ff0000), guest_memory::command(QXL_CMD_DRAW, ram.put(copy))}));
+    EXPECT_EQ(on_shard([](rs::qxl_device &d) { return d.culled_draws(); }), culled);
+    EXPECT_EQ(wrong_pixels(inner, 0x00ff0000), 0u);
+}
+
 } // namespace
