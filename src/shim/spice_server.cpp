@@ -96,6 +96,20 @@ int spice_server_init(SpiceServer *s, SpiceCoreInterface *core) {
 
 void spice_server_destroy(SpiceServer *s) {
     if (s == nullptr) return;
+    // QXL devices the VMM did not remove: their workers and clients stop
+    // and their state goes with the server (from this VMM thread, as
+    // remove_interface does it).
+    const std::vector<QXLInstance *> qxls =
+        s->srv.on_control([s] { return s->srv.interfaces().qxls(); });
+    for (QXLInstance *qxl : qxls) {
+        QXLState *st = qxl->st;
+        if (st == nullptr || st->reds != s) continue;
+        s->srv.on_control([s, qxl] { rs::unregister_qxl_channels(s->srv, qxl->id); });
+        st->device->shutdown();
+        rs::display_shards::instance().release(*st->home);
+        delete st;
+        qxl->st = nullptr;
+    }
     // Char devices the VMM did not remove first: their handlers use the
     // server, so they end now; the instances stay the VMM's, and a later
     // remove_interface finds them detached.
