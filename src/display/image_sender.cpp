@@ -42,19 +42,6 @@ bool is_palette(uint8_t fmt) noexcept {
     }
 }
 
-/// Formats whose pixels are colours (bitmap_fmt_is_rgb / has_graduality).
-bool is_rgb(uint8_t fmt) noexcept {
-    switch (fmt) {
-    case SPICE_BITMAP_FMT_16BIT:
-    case SPICE_BITMAP_FMT_24BIT:
-    case SPICE_BITMAP_FMT_32BIT:
-    case SPICE_BITMAP_FMT_RGBA:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /// Rows padded beyond their pixels (bitmap_has_extra_stride): LZ and GLZ
 /// carry packed rows only, as in the reference.
 bool has_extra_stride(const draw::bitmap &b) noexcept {
@@ -286,9 +273,9 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
     if (c == SPICE_IMAGE_COMPRESSION_AUTO_GLZ || c == SPICE_IMAGE_COMPRESSION_AUTO_LZ) {
         bool quic = false;
         if (can_quic(bmp)) {
-            quic =
-                (is_rgb(bmp.format) && image_class::classify(view) == image_class::gradual::high) ||
-                !can_lz(bmp);
+            quic = (image_class::has_graduality(bmp.format) &&
+                    image_class::classify(view) == image_class::gradual::high) ||
+                   !can_lz(bmp);
         }
         if (quic)
             c = SPICE_IMAGE_COMPRESSION_QUIC;
@@ -299,9 +286,11 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
     // A whole-surface picture goes LZ, as in the reference: GLZ would copy
     // the whole screen into the dictionary of every client that connects
     // (memory) and compresses one fresh picture less well than LZ.
-    if (c == SPICE_IMAGE_COMPRESSION_GLZ && (!is_rgb(bmp.format) || !_glz || _whole_picture))
+    if (c == SPICE_IMAGE_COMPRESSION_GLZ &&
+        (!image_class::has_graduality(bmp.format) || !_glz || _whole_picture))
         c = SPICE_IMAGE_COMPRESSION_LZ;
-    if (c == SPICE_IMAGE_COMPRESSION_LZ4 && (!is_rgb(bmp.format) || !_client_lz4))
+    if (c == SPICE_IMAGE_COMPRESSION_LZ4 &&
+        (!image_class::has_graduality(bmp.format) || !_client_lz4))
         c = SPICE_IMAGE_COMPRESSION_LZ;
     if ((c == SPICE_IMAGE_COMPRESSION_LZ || c == SPICE_IMAGE_COMPRESSION_LZ4 ||
          c == SPICE_IMAGE_COMPRESSION_GLZ) &&

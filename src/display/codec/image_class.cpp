@@ -93,26 +93,14 @@ template <typename Pixels> tally score(const codec::image_view &img) noexcept {
     return t;
 }
 
-uint32_t bytes_per_pixel(uint8_t format) noexcept {
-    switch (format) {
-    case SPICE_BITMAP_FMT_16BIT:
-        return 2;
-    case SPICE_BITMAP_FMT_24BIT:
-        return 3;
-    case SPICE_BITMAP_FMT_32BIT:
-    case SPICE_BITMAP_FMT_RGBA:
-        return 4;
-    default:
-        return 0;
-    }
-}
-
 } // namespace
 
-bool has_graduality(uint8_t bitmap_format) noexcept { return bytes_per_pixel(bitmap_format) != 0; }
+bool has_graduality(uint8_t bitmap_format) noexcept {
+    return codec::rgb_bytes_per_pixel(bitmap_format) != 0;
+}
 
 gradual classify(const codec::image_view &img) noexcept {
-    const uint32_t bpp = bytes_per_pixel(img.format);
+    const uint32_t bpp = codec::rgb_bytes_per_pixel(img.format);
     if (bpp == 0 || img.data == nullptr) return gradual::invalid;
     if (img.width < min_dimension || img.height < min_dimension) return gradual::invalid;
     if (uint64_t{img.height} * img.stride < min_bytes) return gradual::invalid;

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <span>
 
+#include <spice/enums.h>
+
 namespace rs::codec {
 
 /// Pixels to compress, borrowed from the caller for the duration of one
@@ -25,5 +27,21 @@ struct image_view {
     std::span<const uint32_t> palette{};
     uint64_t palette_unique = 0; ///< the palette's id for the palette cache
 };
+
+/// Bytes per pixel of the formats whose pixels are colours (16BIT, 24BIT,
+/// 32BIT, RGBA); 0 for palettes, 1-bit and 8-bit alpha.
+constexpr uint32_t rgb_bytes_per_pixel(uint8_t format) noexcept {
+    switch (format) {
+    case SPICE_BITMAP_FMT_16BIT:
+        return 2;
+    case SPICE_BITMAP_FMT_24BIT:
+        return 3;
+    case SPICE_BITMAP_FMT_32BIT:
+    case SPICE_BITMAP_FMT_RGBA:
+        return 4;
+    default:
+        return 0;
+    }
+}
 
 } // namespace rs::codec

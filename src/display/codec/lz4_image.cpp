@@ -1,4 +1,5 @@
 #include "display/codec/lz4_image.hpp"
+#include "display/codec/image_view.hpp"
 
 #include <lz4.h>
 
@@ -68,18 +69,8 @@ size_t row_bytes_for(uint8_t format, uint32_t width, uint32_t height, uint32_t s
 } // namespace
 
 uint32_t bytes_per_pixel(uint8_t bitmap_format) noexcept {
-    // The formats canvas_get_lz4 accepts; it refuses every other one.
-    switch (bitmap_format) {
-    case SPICE_BITMAP_FMT_16BIT:
-        return 2;
-    case SPICE_BITMAP_FMT_24BIT:
-        return 3;
-    case SPICE_BITMAP_FMT_32BIT:
-    case SPICE_BITMAP_FMT_RGBA:
-        return 4;
-    default:
-        return 0;
-    }
+    // The formats canvas_get_lz4 accepts are exactly the colour ones.
+    return codec::rgb_bytes_per_pixel(bitmap_format);
 }
 
 std::optional<size_t> encode(std::span<const uint8_t> pixels, uint8_t format, bool top_down,
