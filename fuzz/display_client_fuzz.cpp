@@ -9,17 +9,12 @@
 #include <variant>
 
 #include "display/display_messages.hpp"
+#include "fuzz_support.hpp"
 
 namespace {
 
-void check(bool cond) {
-    if (!cond) std::abort();
-}
-
-void check_within(std::span<const uint8_t> view, std::span<const uint8_t> body) {
-    if (view.empty()) return;
-    check(view.data() >= body.data() && view.data() + view.size() <= body.data() + body.size());
-}
+using rs::fuzz::check;
+using rs::fuzz::check_within;
 
 void check_views(const rs::display_client_message &m, std::span<const uint8_t> body) {
     if (auto *c = std::get_if<rs::msgc::display_preferred_video_codec_type>(&m))

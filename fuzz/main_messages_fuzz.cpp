@@ -7,28 +7,22 @@
 #include <span>
 #include <variant>
 
+#include "fuzz_support.hpp"
 #include "reds/main_messages.hpp"
 
 namespace {
 
-void check(bool cond) {
-    if (!cond) std::abort();
-}
-
-void check_within(std::span<const uint8_t> view, std::span<const uint8_t> body) {
-    if (view.empty()) return;
-    check(view.data() >= body.data() && view.data() + view.size() <= body.data() + body.size());
-}
+using rs::fuzz::check;
+using rs::fuzz::check_within;
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    rs::wire::reader r(std::span<const uint8_t>(data, size));
-    const uint16_t type = r.u16();
-    const uint8_t mode = r.u8();
-    if (!r.ok()) return 0;
-    const auto body = r.rest();
-    const auto extra = (mode & 1) ? rs::extra_bytes::ignore : rs::extra_bytes::reject;
+    const auto in = rs::fuzz::frame(data, size);
+    if (!in) return 0;
+    const uint16_t type = in->type;
+    const auto body = in->body;
+    const auto extra = in->extra;
 
     auto m = rs::parse_main_client_message(type, body, extra);
     if (auto *a = std::get_if<rs::msgc::main_agent_data>(&m)) check_within(a->data, body);

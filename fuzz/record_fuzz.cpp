@@ -11,29 +11,24 @@
 #include <variant>
 #include <vector>
 
+#include "fuzz_support.hpp"
 #include "sound/opus_codec.hpp"
 #include "sound/sound_messages.hpp"
 
 namespace {
 
-void check(bool cond) {
-    if (!cond) std::abort();
-}
-
-void check_within(std::span<const uint8_t> view, std::span<const uint8_t> body) {
-    if (view.empty()) return;
-    check(view.data() >= body.data() && view.data() + view.size() <= body.data() + body.size());
-}
+using rs::fuzz::check;
+using rs::fuzz::check_within;
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    rs::wire::reader r(std::span<const uint8_t>(data, size));
-    const uint16_t type = r.u16();
-    const uint8_t mode = r.u8();
-    if (!r.ok()) return 0;
-    const auto body = r.rest();
-    const auto extra = (mode & 1) ? rs::extra_bytes::ignore : rs::extra_bytes::reject;
+    const auto in = rs::fuzz::frame(data, size);
+    if (!in) return 0;
+    const uint16_t type = in->type;
+    const uint8_t mode = in->mode;
+    const auto body = in->body;
+    const auto extra = in->extra;
 
     const auto m = rs::parse_record_client_message(type, body, extra);
     if (const auto *d = std::get_if<rs::msgc::record_data>(&m)) {
