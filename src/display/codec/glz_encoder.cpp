@@ -15,6 +15,7 @@ namespace {
 
 using lz::image_type;
 using lz::detail::key_kind;
+using lz::detail::put_literal;
 
 constexpr unsigned hash_bits = 16; // 64 Ki slots of 16 bytes: the 1 MiB table
 constexpr size_t hash_len = 5;     // keys hashed per position (see lz_encoder.cpp)
@@ -40,22 +41,6 @@ constexpr unsigned literal_bytes(key_kind kind) {
 // The shortest match each kind can say (GLZ length code = len - bias + 1).
 constexpr uint32_t min_match(key_kind kind) {
     return kind == key_kind::rgb ? 1 : kind == key_kind::rgb16 ? 2 : 3;
-}
-
-template <key_kind Kind> inline uint8_t *put_literal(uint8_t *o, uint32_t key) noexcept {
-    if constexpr (Kind == key_kind::rgb) {
-        o[0] = static_cast<uint8_t>(key);
-        o[1] = static_cast<uint8_t>(key >> 8);
-        o[2] = static_cast<uint8_t>(key >> 16);
-        return o + 3;
-    } else if constexpr (Kind == key_kind::rgb16) {
-        o[0] = static_cast<uint8_t>(key >> 8);
-        o[1] = static_cast<uint8_t>(key);
-        return o + 2;
-    } else {
-        o[0] = static_cast<uint8_t>(key);
-        return o + 1;
-    }
 }
 
 template <key_kind Kind>

@@ -13,6 +13,7 @@ namespace rs::lz {
 namespace {
 
 using detail::key_kind;
+using detail::put_literal;
 
 // The decoder refuses images whose stride × height exceeds this
 // (spice-common's SPICE_MAX_IMAGE_SIZE).
@@ -155,22 +156,6 @@ constexpr uint32_t min_match(key_kind kind) {
         return 2;
     default:
         return 3;
-    }
-}
-
-template <key_kind Kind> inline uint8_t *put_literal(uint8_t *o, uint32_t key) noexcept {
-    if constexpr (Kind == key_kind::rgb) {
-        o[0] = static_cast<uint8_t>(key);
-        o[1] = static_cast<uint8_t>(key >> 8);
-        o[2] = static_cast<uint8_t>(key >> 16);
-        return o + 3;
-    } else if constexpr (Kind == key_kind::rgb16) {
-        o[0] = static_cast<uint8_t>(key >> 8);
-        o[1] = static_cast<uint8_t>(key);
-        return o + 2;
-    } else {
-        o[0] = static_cast<uint8_t>(key);
-        return o + 1;
     }
 }
 

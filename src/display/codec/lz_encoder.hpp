@@ -103,6 +103,24 @@ bool gather_keys(const codec::image_view &img, key_kind kind, size_t row_units, 
 /// Appends a big-endian u32.
 void put_be32(std::vector<uint8_t> &out, uint32_t v);
 
+/// Writes one literal of a key (LZ and GLZ write them alike) and returns
+/// the end of what it wrote.
+template <key_kind Kind> inline uint8_t *put_literal(uint8_t *o, uint32_t key) noexcept {
+    if constexpr (Kind == key_kind::rgb) {
+        o[0] = static_cast<uint8_t>(key);
+        o[1] = static_cast<uint8_t>(key >> 8);
+        o[2] = static_cast<uint8_t>(key >> 16);
+        return o + 3;
+    } else if constexpr (Kind == key_kind::rgb16) {
+        o[0] = static_cast<uint8_t>(key >> 8);
+        o[1] = static_cast<uint8_t>(key);
+        return o + 2;
+    } else {
+        o[0] = static_cast<uint8_t>(key);
+        return o + 1;
+    }
+}
+
 } // namespace detail
 
 } // namespace rs::lz
