@@ -29,13 +29,14 @@ void put_be32(uint8_t *p, uint32_t v) noexcept {
 // split into blocks of whole rows. The rows must stay where they are until
 // the last block is done: the stream refers back into earlier blocks.
 std::optional<size_t> compress_rows(std::span<const uint8_t> rows, size_t row_bytes, uint8_t format,
-                                    bool top_down, std::vector<uint8_t> &out) {
+                                    bool top_down, std::vector<uint8_t> &out,
+                                    size_t target_block = target_block_bytes) {
     const size_t start = out.size();
     out.push_back(top_down ? 1 : 0);
     out.push_back(format);
 
     LZ4_stream_t *stream = LZ4_initStream(&thread_stream(), sizeof(LZ4_stream_t));
-    const size_t rows_per_block = std::max<size_t>(1, target_block_bytes / row_bytes);
+    const size_t rows_per_block = std::max<size_t>(1, target_block / row_bytes);
     const size_t block_bytes = rows_per_block * row_bytes;
     for (size_t off = 0; off < rows.size(); off += block_bytes) {
         const size_t in = std::min(block_bytes, rows.size() - off);
@@ -75,17 +76,18 @@ uint32_t bytes_per_pixel(uint8_t bitmap_format) noexcept {
 
 std::optional<size_t> encode(std::span<const uint8_t> pixels, uint8_t format, bool top_down,
                              uint32_t width, uint32_t height, uint32_t stride,
-                             std::vector<uint8_t> &out) {
+                             std::vector<uint8_t> &out, size_t block_bytes) {
     const size_t row = row_bytes_for(format, width, height, stride);
     if (row == 0) return std::nullopt;
     // The last row needs only its own bytes, not a full stride after it.
     const uint64_t needed = uint64_t{stride} * (height - 1) + row;
     if (needed > pixels.size()) return std::nullopt;
-    if (stride == row) return compress_rows(pixels.first(row * height), row, format, top_down, out);
+    if (stride == row)
+        return compress_rows(pixels.first(row * height), row, format, top_down, out, block_bytes);
     std::vector<uint8_t> packed(row * height);
     for (size_t y = 0; y < height; ++y)
         std::memcpy(packed.data() + y * row, pixels.data() + y * size_t{stride}, row);
-    return compress_rows(packed, row, format, top_down, out);
+    return compress_rows(packed, row, format, top_down, out, block_bytes);
 }
 
 std::optional<size_t> encode(const draw::bitmap &bmp, std::vector<uint8_t> &out) {
