@@ -42,8 +42,9 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_common import (ROOT, CLK_TCK, free_port, proc_cpu_ticks, ratio,  # noqa: E402
+                          spice_lib_of, stop_group, wait_listening)
 # mode -> the demo's arguments: the seven image-compression settings, then two
 # WAN variants (ZLIB_GLZ forced on glz; JPEG forced on auto_glz).
 MODES = {m: ["--image-compression", m] for m in
@@ -54,39 +55,6 @@ CONTENTS = {"static": [], "photo": ["--photo"]}
 SPICE_CHANNEL_MAIN, SPICE_CHANNEL_DISPLAY = 1, 2  # <spice/enums.h>
 SPICE_MSG_PING = 4
 SENT = re.compile(r"display \d+ client \d+ images sent:(.*)$")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return int(rest[11]) + int(rest[12])  # utime + stime (fields 14, 15)
-
-
-def spice_lib_of(pid):
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            if "libspice-server.so" in line:
-                return line.split()[-1]
-    return "?"
-
-
-def wait_listening(port, proc, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"demo exited early with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("demo did not listen in time")
 
 
 class SpiceStreamParser:
@@ -250,14 +218,7 @@ class CountingRelay:
             t.join(timeout=5)
 
 
-def stop_demo(demo):
-    if demo.poll() is None:
-        os.killpg(demo.pid, signal.SIGTERM)
-        try:
-            demo.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+stop_demo = stop_group  # the demo runs in its own session
 
 
 def one_run(demo_bin, lib_dir, mode, content, a, tmp, procs):
@@ -341,12 +302,6 @@ def images_sent(log_path):
                         k, v = item.split("=", 1)
                         sent[k] = sent.get(k, 0) + int(v)
     return sent
-
-
-def ratio(a, b):
-    if b == 0:
-        return "n/a" if a == 0 else "inf"
-    return f"{a / b:.2f}"
 
 
 def main():
