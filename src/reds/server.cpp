@@ -382,9 +382,20 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
             co_await fail(step.error());
             break;
         }
-        // The reply: a fresh RSA key for the ticket, and our capabilities.
-        auto key = ticket_key::generate();
-        if (!key) {
+        // The reply: an RSA key for the ticket, and our capabilities. A
+        // ticket that is checked needs a fresh key per link, or a recorded
+        // encrypted ticket could be replayed; without authentication the
+        // ticket is only decrypted, so one key serves every such link.
+        std::optional<ticket_key> fresh;
+        const ticket_key *key = nullptr;
+        if (no_auth) {
+            if (!_noauth_key) _noauth_key = ticket_key::generate();
+            if (_noauth_key) key = &*_noauth_key;
+        } else {
+            fresh = ticket_key::generate();
+            if (fresh) key = &*fresh;
+        }
+        if (key == nullptr) {
             RS_LOG_ERROR("link", "RSA key generation failed");
             break;
         }

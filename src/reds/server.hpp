@@ -21,6 +21,7 @@
 #include "reds/interfaces.hpp"
 #include "reds/main_messages.hpp"
 #include "reds/server_config.hpp"
+#include "reds/ticket.hpp"
 #include "runtime/cross_shard.hpp"
 #include "runtime/shard.hpp"
 #include "runtime/socket.hpp"
@@ -234,6 +235,11 @@ class server {
     size_t _max_connections = max_connections; // connection limit (issue 9)
     std::unordered_map<uint32_t, std::unique_ptr<session>> _sessions;
     std::vector<channel_service> _channels;
+    // The RSA key of links that need no ticket, generated at the first one.
+    // A ticket is only checked against a key of its own link (replay), so
+    // only links without authentication share it: 10-30 ms of CPU saved
+    // per channel link.
+    std::optional<ticket_key> _noauth_key;
     std::atomic<uint32_t> _mouse_mode{SPICE_MOUSE_MODE_SERVER}; // read by is_server_mouse
     // inputs channel (issue 5): the reference's mouse-mode inputs
     bool _display_allows_client_mouse = false;

@@ -213,6 +213,36 @@ TEST(LinkServer, LinkedMainChannelSendsInitThenListsChannelsWithoutMain) {
 
 // ---- tickets -------------------------------------------------------------------
 
+/// The public key of a main link's reply on `port`.
+std::vector<uint8_t> reply_key(int port) {
+    spice_test_client c;
+    EXPECT_TRUE(c.connect(port));
+    EXPECT_TRUE(c.send_link(spice_test_client::main_link()));
+    auto rep = c.read_reply();
+    if (!rep || !rep->body) return {};
+    return {rep->body->pub_key.begin(), rep->body->pub_key.end()};
+}
+
+TEST(LinkServer, LinksWithoutAuthShareOneKeyAndTicketedLinksGetFreshOnes) {
+    {
+        test_server ts; // noauth
+        const int port = ts.start();
+        const auto a = reply_key(port);
+        ASSERT_EQ(a.size(), 162u);
+        EXPECT_EQ(reply_key(port), a);
+        // Still a working key: a link with it is accepted.
+        expect_server_still_links(port);
+    }
+    {
+        test_server ts;
+        ASSERT_EQ(ts.srv.config().set_ticket("s3cret", 0, monotonic_s()), 0);
+        const int port = ts.start();
+        const auto a = reply_key(port);
+        ASSERT_EQ(a.size(), 162u);
+        EXPECT_NE(reply_key(port), a); // a recorded ticket cannot be replayed
+    }
+}
+
 TEST(LinkServer, RightTicketIsAccepted) {
     test_server ts;
     ASSERT_EQ(ts.srv.config().set_ticket("s3cret", 0, monotonic_s()), 0);
