@@ -79,6 +79,25 @@ TEST(GlzEncoder, EveryRgbFormatRoundTripsAlone) {
     }
 }
 
+TEST(GlzEncoder, AnUnusedDictionaryHoldsNoMemory) {
+    // Every display client gets a dictionary at INIT; an idle one never
+    // encodes, so it must not cost its hash table.
+    glz_dictionary dict(client_window);
+    EXPECT_EQ(dict.memory_bytes(), 0u);
+    const auto img = make_image(SPICE_BITMAP_FMT_32BIT, 64, 32, pattern::text, true, 0, 1);
+    bytes out;
+    ASSERT_TRUE(rs::glz::glz_encode(dict, img.view, out).has_value());
+    const size_t used = dict.memory_bytes();
+    EXPECT_GE(used, size_t{64} * 32 * 4 + 1024 * 1024);
+    // Reset keeps the table (the client is still there) but drops the images.
+    dict.reset();
+    EXPECT_LE(dict.memory_bytes(), used - size_t{64} * 32 * 4);
+    EXPECT_GE(dict.memory_bytes(), size_t{1024} * 1024);
+    glz_window window;
+    ASSERT_TRUE(rs::glz::glz_encode(dict, img.view, out = {}).has_value());
+    EXPECT_EQ(decode_and_compare(window, img, out, 0), "");
+}
+
 TEST(GlzEncoder, ARepeatedImageRefersToTheEarlierOne) {
     for (auto f : {SPICE_BITMAP_FMT_16BIT, SPICE_BITMAP_FMT_32BIT, SPICE_BITMAP_FMT_RGBA}) {
         glz_dictionary dict(client_window);

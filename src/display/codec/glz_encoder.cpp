@@ -293,7 +293,16 @@ uint8_t *glz_pass(const uint32_t *k, size_t n, uint8_t *o, Finder &f) {
 
 glz_dictionary::glz_dictionary(uint32_t client_window_pixels, uint32_t max_window_pixels)
     : window_pixels_(std::min({client_window_pixels, max_window_pixels, max_window}))
-    , table_(size_t{1} << hash_bits) {}
+// The hash table comes with the first image: a client that never gets a
+// GLZ image (an idle session: its first picture is LZ) costs nothing.
+{}
+
+size_t glz_dictionary::memory_bytes() const noexcept {
+    size_t n = table_.capacity() * sizeof(slot) + spare_capacity_ * sizeof(uint32_t);
+    for (const auto &im : window_)
+        n += im.capacity * sizeof(uint32_t);
+    return n;
+}
 
 void glz_dictionary::reset() {
     window_.clear();
@@ -302,7 +311,7 @@ void glz_dictionary::reset() {
     pixels_ = 0;
     next_id_ = 0;
     next_pos_ = 0;
-    std::fill(table_.begin(), table_.end(), slot{});
+    std::fill(table_.begin(), table_.end(), slot{}); // empty until the first image
 }
 
 std::optional<size_t> glz_encode(glz_dictionary &d, const codec::image_view &img,
@@ -393,6 +402,7 @@ std::optional<size_t> glz_encode(glz_dictionary &d, const codec::image_view &img
     be32(static_cast<uint32_t>(im.id));
     be32(static_cast<uint32_t>(head_dist));
 
+    if (d.table_.empty()) d.table_.resize(size_t{1} << hash_bits);
     dict_finder colour{d.table_, d.window_, im.keys.get(), count,
                        im.start, oldest,    im.id,         kind_class};
     if (kind == key_kind::rgb16)

@@ -80,7 +80,7 @@ std::optional<size_t> zlib_wrap(std::span<const uint8_t> glz, int level, std::ve
 /// not thread-safe. Memory is bounded: 4 bytes per pixel of the window
 /// (window_pixels() ≤ max_window_pixels, 16 MiB by default), as much again at
 /// most for one spare buffer kept from an evicted image, and a 1 MiB hash
-/// table, per client.
+/// table, per client; none of it until the first image is encoded.
 class glz_dictionary {
   public:
     /// The default cap on the window (4 Mi pixels, 16 MiB of copies), below
@@ -107,6 +107,9 @@ class glz_dictionary {
     uint64_t pixels() const noexcept { return pixels_; }
     /// The id the next image will get.
     uint64_t next_id() const noexcept { return next_id_; }
+    /// Bytes the dictionary holds on the heap: the hash table and the
+    /// copies of the window's images (and the spare buffer).
+    size_t memory_bytes() const noexcept;
     /// Forgets every image; the next one gets id 0.
     void reset();
 
