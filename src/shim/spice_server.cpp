@@ -437,12 +437,18 @@ int spice_server_is_server_mouse(SpiceServer *s) {
     return s->srv.is_server_mouse() ? 1 : 0;
 }
 
-/// Starts or stops every QXL worker: the reference fetches guest commands
-/// only while the VM runs.
+/// Starts or stops every QXL worker and char device: the reference fetches
+/// guest commands and touches char devices only while the VM runs.
 static void set_vm_running(SpiceServer *s, bool running) {
     if (s == nullptr) return;
     s->srv.on_control([s, running] {
         s->srv.set_vm_running(running);
+        // Char devices pause with the VM; on start each catches up with
+        // what it missed (the agent is woken by set_vm_running itself).
+        if (running)
+            for (const auto &e : s->srv.interfaces().char_devices())
+                if (e.instance->st != nullptr && e.instance->st->handler)
+                    e.instance->st->handler->wakeup();
         for (QXLInstance *qxl : s->srv.interfaces().qxls()) {
             if (qxl->st == nullptr || !qxl->st->device) continue;
             qxl->st->device->post([running](rs::qxl_device &d) {

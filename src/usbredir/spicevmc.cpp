@@ -138,6 +138,8 @@ class vmc_channel : public std::enable_shared_from_this<vmc_channel> {
     void attach_client(vmc_channel_client &c);
     void drop_client(vmc_channel_client &c);
     void set_device_state(int connected);
+    /// The VM runs (a detached channel has no server and no device anyway).
+    bool device_may_run() const noexcept { return _server == nullptr || _server->vm_running(); }
     bool notify_writable() const noexcept {
         const auto *sif = sif_of(_sin);
         return sif->base.minor_version > 2 && (sif->flags & SPICE_CHAR_DEVICE_NOTIFY_WRITABLE);
@@ -432,6 +434,10 @@ void vmc_channel::client_wrote(vmc_channel_client &c) {
 }
 
 void vmc_channel::pump_from_device() {
+    // As the reference stops its char devices with the VM: the device is
+    // neither read nor written while the VM is stopped (its state may be
+    // migrating); spice_server_vm_start wakes every device again.
+    if (!device_may_run()) return;
     if (_reading) {
         _read_again = true; // the outer loop reads once more
         return;
@@ -471,6 +477,7 @@ void vmc_channel::pump_from_device() {
 }
 
 void vmc_channel::pump_to_device() {
+    if (!device_may_run()) return;
     if (_writing) {
         _write_again = true;
         return;

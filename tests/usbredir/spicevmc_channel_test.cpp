@@ -140,6 +140,7 @@ class spicevmc_channel_test : public ::testing::Test {
         srv->config().set_noauth();
         ASSERT_EQ(srv->init(nullptr), 0);
         port = srv->bound_port();
+        set_vm_running(true); // as QEMU does once the VM starts
         connect_main();
     }
     void TearDown() override {
@@ -158,6 +159,16 @@ class spicevmc_channel_test : public ::testing::Test {
         ASSERT_TRUE(init);
         rs::wire::reader r(init->body);
         session = r.u32();
+    }
+    /// spice_server_vm_start / vm_stop as the shim runs them: the server's
+    /// state, then (on start) a wakeup of every device.
+    void set_vm_running(bool running) {
+        srv->on_control([&] {
+            srv->set_vm_running(running);
+            if (running)
+                for (auto &h : handlers)
+                    h->wakeup();
+        });
     }
     /// Adds `dev` as the shim does; the handler stays in `handlers`.
     rs::vmc_device *attach(fake_char_device &dev, rs::char_device_kind kind) {
@@ -393,6 +404,30 @@ TEST_F(spicevmc_channel_test, the_device_is_not_read_without_a_client) {
     // What the guest wrote before the client came goes to that client.
     link(client, SPICE_CHANNEL_USBREDIR, 0, false);
     EXPECT_EQ(client_receives(client, early.size()), early);
+}
+
+TEST_F(spicevmc_channel_test, a_stopped_vm_has_its_device_neither_read_nor_written) {
+    auto &dev = make("usbredir");
+    auto *h = attach(dev, rs::char_device_kind::usbredir);
+    link(client, SPICE_CHANNEL_USBREDIR, 0, false);
+    ASSERT_TRUE(eventually(dev, h, [](auto &, auto s) { return s.connected; }));
+    set_vm_running(false);
+    const auto reads_before = srv->on_control([&] { return dev.reads; });
+    const auto from_guest = noise(3000);
+    guest_sends(dev, h, from_guest);
+    const auto from_client = noise(2000);
+    ASSERT_TRUE(client.send_message(SPICE_MSGC_SPICEVMC_DATA, from_client));
+    // The client's data reached the server (queued for the device)...
+    ASSERT_TRUE(eventually(dev, h, [](auto &, auto s) { return s.to_device_queued > 0; }));
+    // ...but the stopped VM's device was not touched.
+    EXPECT_EQ(srv->on_control([&] { return dev.reads; }), reads_before);
+    EXPECT_TRUE(to_guest(dev).empty());
+
+    set_vm_running(true);
+    EXPECT_EQ(client_receives(client, from_guest.size()), from_guest);
+    ASSERT_TRUE(
+        eventually(dev, h, [&](auto &d, auto) { return d.to_guest.size() >= from_client.size(); }));
+    EXPECT_EQ(to_guest(dev), from_client);
 }
 
 TEST_F(spicevmc_channel_test, large_transfers_complete_with_bounded_queues) {
