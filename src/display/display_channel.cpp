@@ -52,7 +52,12 @@ display_channel_client::display_channel_client(qxl_device &dev, std::unique_ptr<
     , _lz4(this->link().channel_caps.has(SPICE_DISPLAY_CAP_LZ4_COMPRESSION))
     // The client has one pixmap cache and one GLZ window for all its
     // display channels; display 0 fills them.
-    , _images(images, _lz4, this->link().id == 0) {}
+    , _images(images, _lz4, this->link().id == 0)
+    // As the reference decides (dcc_create_video_encoder): a client without
+    // MULTI_CODEC decodes MJPEG; one with it says so with CODEC_MJPEG.
+    , _video(images.streaming_video,
+             !this->link().channel_caps.has(SPICE_DISPLAY_CAP_MULTI_CODEC) ||
+                 this->link().channel_caps.has(SPICE_DISPLAY_CAP_CODEC_MJPEG)) {}
 
 void display_channel_client::on_start() {
     // The first picture waits for INIT (or init_wait): see background().
@@ -65,6 +70,25 @@ task<void> display_channel_client::background() {
                      link().connection_id, init_wait.count());
         send_full_state();
     }
+    // Stream timeouts: this loop sleeps on _video_wake while no stream lives
+    // (an idle client costs nothing) and wakes at the oldest stream's deadline
+    // while some do.
+    std::stop_callback wake_on_stop(stop_token(), [this] { _video_wake.set(); });
+    while (!stopped()) {
+        const auto deadline = _video.next_deadline();
+        if (!deadline) {
+            _video_wake.reset();
+            co_await _video_wake.wait();
+            continue;
+        }
+        const auto now = video_streams::clock::now();
+        if (*deadline > now) {
+            (void)co_await sleep_for(*deadline - now, stop_token());
+            continue;
+        }
+        for (const auto &s : _video.take_expired(now))
+            end_stream(s, true);
+    }
 }
 
 void display_channel_client::on_stopped() {
@@ -73,12 +97,17 @@ void display_channel_client::on_stopped() {
     for (size_t t = 0; t < sent.size(); ++t)
         if (sent[t] != 0)
             counts += fmt::format(" {}={}", image_type_name(static_cast<uint8_t>(t)), sent[t]);
-    RS_LOG_INFO("display", "display {} client {} images sent:{}", link().id, link().connection_id,
-                counts.empty() ? std::string(" none") : counts);
+    // Parsers read the space-separated k=v items after "images sent:"; the
+    // stream counts follow after " | ", without '=', so they do not read as
+    // image types.
+    RS_LOG_INFO("display", "display {} client {} images sent:{} | video streams: {}, frames: {}",
+                link().id, link().connection_id, counts.empty() ? std::string(" none") : counts,
+                _video.streams_created(), _video.frames_sent());
 }
 
 void display_channel_client::send_full_state() {
     _awaiting_first_picture = false;
+    drop_all_streams();
     _surfaces.clear();
     _lossy.clear();
     if (_dev.has_primary()) {
@@ -153,6 +182,8 @@ void display_channel_client::on_surface_destroyed(uint32_t id) {
     if (_awaiting_first_picture) return;
     auto it = std::find(_surfaces.begin(), _surfaces.end(), id);
     if (it == _surfaces.end()) return;
+    for (const auto &s : _video.take_surface(id))
+        end_stream(s, false);
     _surfaces.erase(it);
     _lossy.erase(id);
     send(msg::display_surface_destroy{.surface_id = id});
@@ -187,6 +218,13 @@ void display_channel_client::on_drawable(const draw::drawable &d) {
 }
 
 void display_channel_client::send_drawable(const draw::drawable &d) {
+    if (_video.enabled() && _dev.has_primary() && d.surface_id == _dev.primary_id()) {
+        bool started = false;
+        if (auto *s =
+                _video.on_drawable(d, _dev.primary_id(), video_streams::clock::now(), started))
+            if (send_stream_frame(*s, d, started)) return;
+    }
+    end_streams_under(d);
     resend_lossless_under(d);
     send_now(d, image_sender::lossy_use::by_operation);
 }
@@ -222,6 +260,107 @@ void display_channel_client::send_now(const draw::drawable &d, image_sender::los
         pixman_region32_fini(&box);
         if (!pixman_region32_not_empty(it->second.get())) _lossy.erase(it);
     }
+}
+
+bool display_channel_client::send_stream_frame(video_streams::stream &s, const draw::drawable &d,
+                                               bool started) {
+    const auto &op = std::get<draw::copy>(d.op);
+    // A newer frame is on top of what covered the stream: the clip is the
+    // frame's own (none, or the guest's clip rects).
+    std::vector<draw::rect> frame_clip;
+    const bool frame_clipped = d.clp.type == SPICE_CLIP_TYPE_RECTS;
+    if (frame_clipped) frame_clip = d.clp.rects;
+    if (started) {
+        s.clip = frame_clip;
+        s.clipped = frame_clipped;
+    }
+    _frame.clear();
+    if (!encode_video_frame(op, video_streams::quality, _frame)) {
+        RS_LOG_RATELIMITED("display", "client {}: stream {} frame not encoded; stream ends",
+                           link().connection_id, s.id);
+        const auto ended = s;
+        _video.remove(s.id);
+        if (!started) end_stream(ended, false); // the drawing follows and covers it
+        return false;
+    }
+    if (started) {
+        RS_LOG_DEBUG("display", "client {}: stream {} {}x{} at ({},{})-({},{})",
+                     link().connection_id, s.id, s.src_width, s.src_height, s.dest.left, s.dest.top,
+                     s.dest.right, s.dest.bottom);
+        send(msg::display_stream_create{.surface_id = s.surface_id,
+                                        .id = s.id,
+                                        .flags = SPICE_STREAM_FLAGS_TOP_DOWN,
+                                        .codec_type = SPICE_VIDEO_CODEC_TYPE_MJPEG,
+                                        .stamp = 0,
+                                        .stream_width = s.src_width,
+                                        .stream_height = s.src_height,
+                                        .src_width = s.src_width,
+                                        .src_height = s.src_height,
+                                        .dest = s.dest,
+                                        .clip = s.clip,
+                                        .clipped = s.clipped});
+        _video_wake.set();
+    } else if (s.clipped != frame_clipped || s.clip != frame_clip) {
+        s.clip = std::move(frame_clip);
+        s.clipped = frame_clipped;
+        send(msg::display_stream_clip{.id = s.id, .clip = s.clip, .clipped = s.clipped});
+    }
+    send(msg::display_stream_data{.id = s.id, .multi_media_time = video_mm_time(), .data = _frame});
+    _video.count_frame();
+    // The client holds lossy pixels there until the stream's upgrade.
+    auto it = _lossy.find(d.surface_id);
+    if (it == _lossy.end()) {
+        region_ptr r(new pixman_region32_t);
+        pixman_region32_init(r.get());
+        it = _lossy.emplace(d.surface_id, std::move(r)).first;
+    }
+    pixman_region32_union_rect(it->second.get(), it->second.get(), d.bbox.left, d.bbox.top,
+                               static_cast<unsigned>(d.bbox.width()),
+                               static_cast<unsigned>(d.bbox.height()));
+    return true;
+}
+
+void display_channel_client::end_streams_under(const draw::drawable &d) {
+    if (_video.empty()) return;
+    // An opaque drawing over a stream clips it, as the reference shrinks
+    // the stream's visible region: the client stops drawing frames there
+    // (all of them when nothing shows). The stream lives on: its next frame
+    // is on top again, and the timeout ends it.
+    if (draw::replaces_bbox(d)) {
+        for (auto &s : _video.live()) {
+            if (s.surface_id != d.surface_id || s.dest.intersect(d.bbox).empty()) continue;
+            s.clip = clip_after_cover(s, d.bbox);
+            s.clipped = true;
+            send(msg::display_stream_clip{.id = s.id, .clip = s.clip, .clipped = true});
+        }
+        return;
+    }
+    auto ended = _video.take_overlapping(d.surface_id, d.bbox);
+    for (const auto &s : ended) {
+        // Anything else (clipped, blended, reading what it draws over)
+        // may read the stream's lossy pixels: the stream ends and its area
+        // is made exact first, as the reference detaches it.
+        RS_LOG_DEBUG("display", "client {}: stream {} ends under draw type {} ({},{})-({},{})",
+                     link().connection_id, s.id, draw_message_type(d.op), d.bbox.left, d.bbox.top,
+                     d.bbox.right, d.bbox.bottom);
+        end_stream(s, true);
+    }
+}
+
+void display_channel_client::end_stream(const video_streams::stream &s, bool upgrade) {
+    RS_LOG_DEBUG("display", "client {}: stream {} ends after {} frames{}", link().connection_id,
+                 s.id, s.frames, upgrade ? "; its area is resent losslessly" : "");
+    send(msg::display_stream_destroy{.id = s.id});
+    // The canvas holds the picture before the drawing being sent (if any):
+    // the stream's last frame, exactly.
+    if (upgrade && std::find(_surfaces.begin(), _surfaces.end(), s.surface_id) != _surfaces.end())
+        send_area(s.surface_id, s.dest, image_sender::lossy_use::never);
+}
+
+void display_channel_client::drop_all_streams() {
+    if (_video.empty()) return;
+    send(msg::display_stream_destroy_all{});
+    _video.clear();
 }
 
 void display_channel_client::region_deleter::operator()(pixman_region32_t *r) const noexcept {
@@ -285,8 +424,8 @@ task<result<void>> display_channel_client::handle_message(uint16_t type,
     } else if (auto *pc = std::get_if<msgc::display_preferred_compression>(&m)) {
         _images.on_preferred_compression(pc->image_compression);
     }
-    // Stream reports and video codec preferences are accepted and take
-    // effect once streams land.
+    // Stream reports and video codec preferences are accepted; streams use
+    // a fixed MJPEG quality (no rate control yet).
     co_return result<void>{};
 }
 

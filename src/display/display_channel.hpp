@@ -13,7 +13,9 @@
 #include "display/image_sender.hpp"
 #include "display/image_settings.hpp"
 #include "display/qxl_device.hpp"
+#include "display/video_stream.hpp"
 #include "reds/channel_client.hpp"
+#include "runtime/sync.hpp"
 
 namespace rs {
 
@@ -23,6 +25,10 @@ namespace rs {
 /// released); when the client falls behind by more than `resync_bytes`, the
 /// queued drawing is dropped and the current picture of every surface is
 /// sent instead — newer content replacing what it covers, with a bounded queue.
+/// Drawings that are frames of a video go out as MJPEG stream frames instead
+/// (its own `video_streams`: detection and encode per client); a stream's
+/// area is lossy on the client until the stream ends and the area is resent
+/// losslessly.
 class display_channel_client final : public channel_client {
   public:
     static constexpr size_t resync_bytes = 16u << 20;
@@ -40,6 +46,7 @@ class display_channel_client final : public channel_client {
     void on_reset_image_cache();
     bool lz4() const noexcept { return _lz4; }
     const image_sender &images() const noexcept { return _images; }
+    const video_streams &streams() const noexcept { return _video; }
 
   protected:
     void on_start() override;
@@ -68,6 +75,18 @@ class display_channel_client final : public channel_client {
     /// caches and the GLZ window count on, so both start over.
     void forget_client_caches();
     bool behind() const noexcept;
+    /// A frame of a live (or starting) stream: STREAM_CREATE when it
+    /// starts, then its STREAM_DATA. False when it could not be encoded
+    /// (the stream is ended and the drawable goes out as a drawing).
+    bool send_stream_frame(video_streams::stream &s, const draw::drawable &d, bool started);
+    /// Ends the streams the drawing touches: STREAM_DESTROY, then the
+    /// area's exact pixels unless the drawing replaces all of them.
+    void end_streams_under(const draw::drawable &d);
+    /// STREAM_DESTROY and, with `upgrade`, the stream's area resent
+    /// losslessly from the canvas (the client ends with exact pixels).
+    void end_stream(const video_streams::stream &s, bool upgrade);
+    /// Every stream ends without upgrade (a full picture follows).
+    void drop_all_streams();
 
     qxl_device &_dev;
     bool _lz4;
@@ -84,6 +103,12 @@ class display_channel_client final : public channel_client {
     };
     using region_ptr = std::unique_ptr<pixman_region32_t, region_deleter>;
     std::unordered_map<uint32_t, region_ptr> _lossy;
+    /// Video streams of this client (its own detection and encode).
+    video_streams _video;
+    /// Set when a stream starts, so the timeout loop in background() runs
+    /// only while streams live.
+    event _video_wake;
+    std::vector<uint8_t> _frame; ///< the frame being encoded, reused
 };
 
 /// One client's cursor channel for one QXL device; lives on its display shard.

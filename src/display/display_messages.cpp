@@ -682,6 +682,64 @@ void display_surface_create::encode(wire::writer &w) const {
     w.u32(flags);
 }
 
+namespace {
+
+void write_rect(wire::writer &w, const draw::rect &r) {
+    w.i32(r.top);
+    w.i32(r.left);
+    w.i32(r.bottom);
+    w.i32(r.right);
+}
+
+void write_clip(wire::writer &w, std::span<const draw::rect> clip, bool clipped) {
+    if (clip.empty() && !clipped) {
+        w.u8(SPICE_CLIP_TYPE_NONE);
+        return;
+    }
+    w.u8(SPICE_CLIP_TYPE_RECTS);
+    w.u32(static_cast<uint32_t>(clip.size()));
+    for (const auto &r : clip)
+        write_rect(w, r);
+}
+
+} // namespace
+
+void display_stream_create::encode(wire::writer &w) const {
+    w.u32(surface_id);
+    w.u32(id);
+    w.u8(flags);
+    w.u8(codec_type);
+    w.u64(stamp);
+    w.u32(stream_width);
+    w.u32(stream_height);
+    w.u32(src_width);
+    w.u32(src_height);
+    write_rect(w, dest);
+    write_clip(w, clip, clipped);
+}
+
+void display_stream_data::encode(wire::writer &w) const {
+    w.u32(id);
+    w.u32(multi_media_time);
+    w.u32(static_cast<uint32_t>(data.size()));
+    w.bytes(data);
+}
+
+void display_stream_data_sized::encode(wire::writer &w) const {
+    w.u32(id);
+    w.u32(multi_media_time);
+    w.u32(width);
+    w.u32(height);
+    write_rect(w, dest);
+    w.u32(static_cast<uint32_t>(data.size()));
+    w.bytes(data);
+}
+
+void display_stream_clip::encode(wire::writer &w) const {
+    w.u32(id);
+    write_clip(w, clip, clipped);
+}
+
 void display_monitors_config::encode(wire::writer &w) const {
     const size_t n = std::min<size_t>(heads.size(), 0xffff);
     w.u16(static_cast<uint16_t>(n));

@@ -193,6 +193,72 @@ struct display_monitors_config {
     void encode(wire::writer &w) const;
 };
 
+/// A video stream starts on the client: frames of src_width × src_height,
+/// decoded by `codec_type` (SPICE_VIDEO_CODEC_TYPE_*), shown scaled into
+/// `dest` of the surface, through `clip` (rects inline, as in DisplayBase;
+/// SPICE_CLIP_TYPE_NONE unless `clipped` or rects are given).
+struct display_stream_create {
+    static constexpr uint16_t type = SPICE_MSG_DISPLAY_STREAM_CREATE;
+    uint32_t surface_id = 0;
+    uint32_t id = 0;
+    uint8_t flags = 0; ///< SPICE_STREAM_FLAGS_TOP_DOWN
+    uint8_t codec_type = SPICE_VIDEO_CODEC_TYPE_MJPEG;
+    uint64_t stamp = 0;
+    uint32_t stream_width = 0;
+    uint32_t stream_height = 0;
+    uint32_t src_width = 0;
+    uint32_t src_height = 0;
+    draw::rect dest;
+    std::span<const draw::rect> clip;
+    bool clipped = false; ///< SPICE_CLIP_TYPE_RECTS even with no rects (nothing shows)
+    void encode(wire::writer &w) const;
+};
+
+/// One encoded frame of a stream, to be shown at `multi_media_time` of the
+/// client's mm clock.
+struct display_stream_data {
+    static constexpr uint16_t type = SPICE_MSG_DISPLAY_STREAM_DATA;
+    uint32_t id = 0;
+    uint32_t multi_media_time = 0;
+    std::span<const uint8_t> data;
+    void encode(wire::writer &w) const;
+};
+
+/// A frame whose size differs from the stream's (SPICE_DISPLAY_CAP_SIZED_STREAM).
+struct display_stream_data_sized {
+    static constexpr uint16_t type = SPICE_MSG_DISPLAY_STREAM_DATA_SIZED;
+    uint32_t id = 0;
+    uint32_t multi_media_time = 0;
+    uint32_t width = 0;
+    uint32_t height = 0;
+    draw::rect dest;
+    std::span<const uint8_t> data;
+    void encode(wire::writer &w) const;
+};
+
+/// The stream's new clip: SPICE_CLIP_TYPE_NONE unless `clipped` or rects
+/// are given (RECTS with no rects: nothing of the stream shows).
+struct display_stream_clip {
+    static constexpr uint16_t type = SPICE_MSG_DISPLAY_STREAM_CLIP;
+    uint32_t id = 0;
+    std::span<const draw::rect> clip;
+    bool clipped = false;
+    void encode(wire::writer &w) const;
+};
+
+/// The client stops and forgets one stream.
+struct display_stream_destroy {
+    static constexpr uint16_t type = SPICE_MSG_DISPLAY_STREAM_DESTROY;
+    uint32_t id = 0;
+    void encode(wire::writer &w) const { w.u32(id); }
+};
+
+/// The client stops and forgets every stream.
+struct display_stream_destroy_all {
+    static constexpr uint16_t type = SPICE_MSG_DISPLAY_STREAM_DESTROY_ALL;
+    void encode(wire::writer &) const {}
+};
+
 } // namespace msg
 
 /// Client -> server display bodies. Spans borrow the parsed input. Plain data,

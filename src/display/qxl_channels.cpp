@@ -57,7 +57,8 @@ image_settings settings_of(const server &srv) {
     const auto &cfg = srv.config();
     return image_settings{.compression = cfg.image_compression(),
                           .jpeg = cfg.jpeg_compression(),
-                          .zlib_glz = cfg.zlib_glz_compression()};
+                          .zlib_glz = cfg.zlib_glz_compression(),
+                          .streaming_video = cfg.streaming_video()};
 }
 
 } // namespace

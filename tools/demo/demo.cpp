@@ -39,6 +39,8 @@ struct options {
     long heap_mb = 64;
     std::string dump_primary;
     bool photo = false;            // --photo
+    bool video = false;            // --video
+    std::string streaming_video;   // --streaming-video off|all|filter (server default when empty)
     bool hold = false;             // --hold
     std::string image_compression; // --image-compression (server default when empty)
     std::string jpeg;              // --jpeg auto|never|always
@@ -70,7 +72,8 @@ void usage() {
     std::puts(
         "usage: ringspice-demo [--addr A] [--port P] [--password PW] [--seconds N] [--frames N]\n"
         "                      [--fps N] [--size WxH] [--static] [--dump-primary FILE.ppm]\n"
-        "                      [--verify] [--qxl-heap-mb N] [--photo]\n"
+        "                      [--verify] [--qxl-heap-mb N] [--photo] [--video]\n"
+        "                      [--streaming-video off|all|filter]\n"
         "                      [--image-compression C] [--jpeg W] [--zlib-glz W] [--tone HZ]\n"
         "  Serves a synthetic VM over SPICE on A:P (default 127.0.0.1:5900): a QXL display\n"
         "  drawing a desktop, a cursor, a keyboard, a mouse, a tablet and a sound card.\n"
@@ -86,6 +89,9 @@ void usage() {
         "  --qxl-heap-mb N   guest memory for commands in flight (default 64); when it is\n"
         "                    full the device waits for releases and calls spice_qxl_oom\n"
         "  --photo           a photo-like desktop background instead of flat bands\n"
+        "  --video           a 320x240 video (photo-like, new every frame) at the top left\n"
+        "  --streaming-video W  off, all or filter (the default): which drawings the server\n"
+        "                    may turn into MJPEG video streams, as QEMU's streaming-video=\n"
         "  --hold            with --frames: after the last frame keep serving, still\n"
         "  --image-compression C  off, auto_glz (default), auto_lz, quic, glz, lz or lz4\n"
         "  --jpeg W, --zlib-glz W  auto (default), never or always, as QEMU's\n"
@@ -128,6 +134,11 @@ bool parse(int argc, char **argv, options &o) {
             o.verify = true;
         } else if (a == "--dump-primary" && next(v)) {
             o.dump_primary = v;
+        } else if (a == "--video") {
+            o.video = true;
+        } else if (a == "--streaming-video" && next(v) &&
+                   (v == "off" || v == "all" || v == "filter")) {
+            o.streaming_video = v;
         } else if (a == "--photo") {
             o.photo = true;
         } else if (a == "--hold") {
@@ -407,6 +418,11 @@ int main(int argc, char **argv) {
     if (!opt.image_compression.empty())
         spice_server_set_image_compression(server, *image_compression_named(opt.image_compression));
     if (!opt.jpeg.empty()) spice_server_set_jpeg_compression(server, *wan_named(opt.jpeg));
+    if (!opt.streaming_video.empty())
+        spice_server_set_streaming_video(
+            server, opt.streaming_video == "off"   ? SPICE_STREAM_VIDEO_OFF
+                    : opt.streaming_video == "all" ? SPICE_STREAM_VIDEO_ALL
+                                                   : SPICE_STREAM_VIDEO_FILTER);
     if (!opt.zlib_glz.empty())
         spice_server_set_zlib_glz_compression(server, *wan_named(opt.zlib_glz));
     if (spice_server_init(server, core.interface()) != 0) {
@@ -422,7 +438,7 @@ int main(int argc, char **argv) {
     qcfg.height = opt.height;
     qcfg.heap_bytes = static_cast<std::size_t>(opt.heap_mb) << 20;
     auto qxl = std::make_unique<fake_qxl>(server, qcfg);
-    desktop desk(opt.width, opt.height, opt.photo);
+    desktop desk(opt.width, opt.height, opt.photo, opt.video);
     input_devices inputs(desk);
     const bool display = qxl->attach();
     if (!display) std::fprintf(stderr, "ringspice-demo: the server refused the QXL interface\n");

@@ -14,6 +14,8 @@ namespace rs::demo {
 namespace {
 
 constexpr int taskbar_height = 28;
+constexpr int video_width = 320;
+constexpr int video_height = 240;
 constexpr int band_height = 16;
 constexpr int title_height = 18;
 constexpr int line_height = 11;
@@ -88,8 +90,9 @@ constexpr std::array<const char *, 19> arrow_art = {
 
 } // namespace
 
-desktop::desktop(int width, int height, bool photo)
+desktop::desktop(int width, int height, bool photo, bool video)
     : _photo(photo ? photo_bitmap(width, height - taskbar_height) : nullptr)
+    , _video_source(video ? photo_bitmap(2 * video_width, 2 * video_height) : nullptr)
     , _width(width)
     , _height(height)
     , _screen(static_cast<std::size_t>(width) * static_cast<std::size_t>(height), 0)
@@ -98,6 +101,12 @@ desktop::desktop(int width, int height, bool photo)
     _about = {{24, 24, 464, 194}, "About ringspice", 0x3060a0};
     _typed = {{width - 484, 24, width - 24, 224}, "Typed text", 0x2a7a3a};
     _log = {{24, 220, 464, std::min(520, height - taskbar_height - 24)}, "Scrolling log", 0x7a3a8a};
+    if (video) {
+        // The video takes the about window's place; the log moves below it.
+        const rect v = video_area();
+        _log.frame.top = v.bottom + 16;
+        _log.frame.bottom = std::min(v.bottom + 316, height - taskbar_height - 24);
+    }
     _moving = {{0, 0, 240, 100}, "Moving window", 0xa05a20};
     _moving.frame = moving_frame();
     _moving_painted = _moving.frame;
@@ -135,6 +144,11 @@ rect desktop::moving_frame() const {
     const int x = x0 + bounce(_frame * 2, x1 - x0);
     const int y = y0 + bounce(_frame, y1 - y0);
     return {x, y, x + w, y + h};
+}
+
+rect desktop::video_area() const {
+    if (!_video_source) return {};
+    return {24, 24, 24 + video_width, 24 + video_height};
 }
 
 rect desktop::counter_area() const {
@@ -194,6 +208,7 @@ void desktop::animate() {
     }
     invalidate(body(_log));
     invalidate(counter_area());
+    if (_video_source) invalidate(video_area());
 }
 
 // Display list --------------------------------------------------------------------
@@ -277,6 +292,32 @@ bitmap_ptr desktop::photo_bitmap(int width, int height) {
     return bm;
 }
 
+bitmap_ptr desktop::video_bitmap() {
+    // A fresh bitmap every frame (new pixels, new id): a window panning over
+    // a larger photo-like image, its brightness pulsing a little.
+    if (_video_frame && _video_frame_no == _frame) return _video_frame;
+    auto bm = std::make_shared<bitmap>(video_width, video_height, 0);
+    const int ox = bounce(_frame * 3, video_width);
+    const int oy = bounce(_frame * 2, video_height);
+    const int pulse = bounce(_frame, 32) - 16;
+    for (int y = 0; y < video_height; ++y) {
+        const uint32_t *src = _video_source->row(oy + y) + ox;
+        uint32_t *dst = bm->row(y);
+        for (int x = 0; x < video_width; ++x) {
+            const uint32_t p = src[x];
+            auto ch = [&](int shift) {
+                return static_cast<uint32_t>(
+                    std::clamp(static_cast<int>((p >> shift) & 0xff) + pulse, 0, 255));
+            };
+            dst[x] = (ch(16) << 16) | (ch(8) << 8) | ch(0);
+        }
+    }
+    bm->seal();
+    _video_frame = bm;
+    _video_frame_no = _frame;
+    return bm;
+}
+
 bitmap_ptr desktop::log_bitmap() {
     if (_log_cache && _log_cache_frame == _frame) return _log_cache;
     const rect b = body(_log);
@@ -346,10 +387,10 @@ std::vector<draw_op> desktop::scene() {
     add_fill(out, {_width - 28, desk_h + 4, _width - 8, desk_h + 24},
              rgb((f * 7) & 0xff, (f * 3 + 0x40) & 0xff, (255 - f * 5) & 0xff));
 
-    // Window: about.
-    paint_window(out, _about);
+    // Window: about (not with the video, which plays where it would be).
+    if (!_video_source) paint_window(out, _about);
     add_text(out, _about.title, _about.frame.left + text_pad, _about.frame.top + 1 + 4,
-             title_text_color, _about.title_color, 1, _about.frame);
+             title_text_color, _about.title_color, 1, _video_source ? rect{} : _about.frame);
     static constexpr std::array<const char *, 8> about_lines = {
         "ringspice: a SPICE server on io_uring.",
         "This desktop is drawn by a fake QXL device",
@@ -360,7 +401,7 @@ std::vector<draw_op> desktop::scene() {
         "Click: a dot stays where you clicked.",
         "Move: a yellow marker follows the pointer.",
     };
-    const rect ab = body(_about);
+    const rect ab = _video_source ? rect{} : body(_about);
     for (std::size_t i = 0; i < about_lines.size(); ++i)
         add_text(out, about_lines[i], ab.left + text_pad,
                  ab.top + 4 + static_cast<int>(i) * line_height, text_color, body_color, 1, ab);
@@ -401,6 +442,12 @@ std::vector<draw_op> desktop::scene() {
         add_text(out, moving_lines[i], mb.left + text_pad,
                  mb.top + 4 + static_cast<int>(i) * line_height, text_color, body_color, 1, mb);
 
+    // The video, one COPY of a fresh bitmap.
+    if (_video_source) {
+        const rect v = video_area();
+        add_copy(out, video_bitmap(), v.left, v.top, v);
+    }
+
     // Overlay: click dots, then the pointer marker.
     for (const auto &d : _dots)
         add_fill(out, d.area, d.color);
@@ -418,10 +465,19 @@ std::vector<draw_op> desktop::repaint() {
     std::vector<draw_op> ops;
     if (_dirty.empty()) return ops;
     const auto list = scene();
+    // With the video, what lies under it is not drawn: it would be covered
+    // at once, and a guest playing a video draws only the video there.
+    const rect video = video_area();
     for (const rect &d : _dirty) {
+        const rect under = video.intersect(d);
+        bool above_video = false;
         for (const draw_op &op : list) {
             const rect a = op.area.intersect(d);
             if (a.empty()) continue;
+            if (_video_source && op.src == _video_frame) above_video = true;
+            if (!above_video && !under.empty() && a.left >= under.left && a.top >= under.top &&
+                a.right <= under.right && a.bottom <= under.bottom)
+                continue;
             draw_op c = op;
             c.area = a;
             if (c.type == draw_op::kind::copy) {

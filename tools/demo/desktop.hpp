@@ -28,8 +28,11 @@ class desktop {
   public:
     /// `photo`: the background is a photo-like image (smooth gradients with
     /// a little grain, what the server's codec choice treats as a photo)
-    /// instead of flat bands.
-    desktop(int width, int height, bool photo = false);
+    /// instead of flat bands. `video`: a 320x240 region at the top left
+    /// (where the about window was; the log moves below it) shows photo-like
+    /// content that changes every frame, drawn as one COPY of a fresh bitmap
+    /// each frame: what a guest playing a video sends.
+    desktop(int width, int height, bool photo = false, bool video = false);
 
     int width() const noexcept { return _width; }
     int height() const noexcept { return _height; }
@@ -56,6 +59,9 @@ class desktop {
     /// The cursor shape (a 32x32 alpha arrow) and where it is at frame().
     const cursor_image &cursor() const noexcept { return _cursor; }
     bool photo() const noexcept { return _photo != nullptr; }
+    bool video() const noexcept { return _video_source != nullptr; }
+    /// Where the video plays (empty without `video`).
+    rect video_area() const;
     std::pair<int, int> cursor_position() const;
 
     // Input, as the keyboard/mouse/tablet interfaces deliver it.
@@ -98,6 +104,7 @@ class desktop {
                   const rect &clip) const;
     bitmap_ptr text_bitmap(const std::string &text, uint32_t fg, uint32_t bg, int scale);
     bitmap_ptr log_bitmap();
+    bitmap_ptr video_bitmap();
     static bitmap_ptr photo_bitmap(int width, int height);
     rect body(const window &w) const;
     rect moving_frame() const;
@@ -105,7 +112,10 @@ class desktop {
     rect marker_area() const;
     std::vector<std::string> typed_lines() const;
 
-    bitmap_ptr _photo; // the background when photo-like, else null
+    bitmap_ptr _photo;        // the background when photo-like, else null
+    bitmap_ptr _video_source; // what the video pans over, or null
+    bitmap_ptr _video_frame;  // the frame for _video_frame_no
+    uint64_t _video_frame_no = ~uint64_t{0};
     int _width;
     int _height;
     uint64_t _frame = 0;
