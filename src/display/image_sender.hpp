@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "display/draw.hpp"
 #include "display/image_cache.hpp"
 #include "display/image_settings.hpp"
+#include "reds/link_rate.hpp"
 
 namespace rs {
 
@@ -47,6 +49,12 @@ class image_sender {
     void on_init(const msgc::display_init &init);
     /// SPICE_MSGC_DISPLAY_PREFERRED_COMPRESSION (ignored when invalid).
     void on_preferred_compression(uint8_t compression);
+    /// The client's socket, whose measured delivery rate decides "low
+    /// bandwidth" for the AUTO JPEG and ZLIB_GLZ settings (sampled by
+    /// prepare() at most every 100 ms). -1: not measured (treated as fast).
+    void set_socket(int fd) noexcept { _fd = fd; }
+    /// Whether the link counts as low bandwidth now.
+    bool low_bandwidth() const noexcept { return _settings.low_bandwidth; }
 
     /// What the client must be told before the drawable's message, and
     /// whether the drawing puts lossy pixels on its surface.
@@ -78,6 +86,10 @@ class image_sender {
     /// Images sent, by SPICE_IMAGE_TYPE_* (what the wire carried), for tests
     /// and the benchmark.
     const std::array<uint64_t, 256> &images_sent() const noexcept { return _sent; }
+    /// Thread CPU time spent compressing images (the codecs, and the
+    /// classifier that picks one), for the benchmark's "time outside the
+    /// codec" and the end-of-channel log line.
+    uint64_t codec_cpu_ns() const noexcept { return _codec_cpu_ns; }
 
   private:
     struct planned {
@@ -90,6 +102,7 @@ class image_sender {
     bool compress(const draw::bitmap &bmp, bool lossy_allowed, image_plan &plan, bool &lossy);
     image_plan::palette_mode palette_for(const draw::palette *pal, invalidations &inv);
     SpiceImageCompression effective_compression() const noexcept;
+    void sample_link();
 
     image_settings _settings;
     bool _client_lz4;
@@ -106,6 +119,10 @@ class image_sender {
     std::deque<std::vector<uint8_t>> _buffers; // encoded bytes the plans borrow
     std::vector<uint8_t> _flat;                // a chunked bitmap made contiguous
     std::array<uint64_t, 256> _sent{};
+    uint64_t _codec_cpu_ns = 0;
+    int _fd = -1;
+    bandwidth_monitor _bandwidth;
+    std::chrono::steady_clock::time_point _last_sample{};
 };
 
 } // namespace rs
