@@ -60,6 +60,8 @@ display_channel_client::display_channel_client(qxl_device &dev, std::unique_ptr<
                  this->link().channel_caps.has(SPICE_DISPLAY_CAP_CODEC_MJPEG)) {}
 
 void display_channel_client::on_start() {
+    // The link's measured rate decides the AUTO WAN settings (JPEG, ZLIB_GLZ).
+    _images.set_socket(fd());
     // The first picture waits for INIT (or init_wait): see background().
 }
 
@@ -100,9 +102,12 @@ void display_channel_client::on_stopped() {
     // Parsers read the space-separated k=v items after "images sent:"; the
     // stream counts follow after " | ", without '=', so they do not read as
     // image types.
-    RS_LOG_INFO("display", "display {} client {} images sent:{} | video streams: {}, frames: {}",
+    RS_LOG_INFO("display",
+                "display {} client {} images sent:{} | video streams: {}, frames: {}, dropped: {}; "
+                "codec cpu {:.1f} ms",
                 link().id, link().connection_id, counts.empty() ? std::string(" none") : counts,
-                _video.streams_created(), _video.frames_sent());
+                _video.streams_created(), _video.frames_sent(), _video.frames_dropped(),
+                static_cast<double>(_images.codec_cpu_ns()) / 1e6);
 }
 
 void display_channel_client::send_full_state() {
@@ -208,9 +213,10 @@ void display_channel_client::on_drawable(const draw::drawable &d) {
                      link().connection_id, queued_bytes());
         clear_queue();
         forget_client_caches();
-        const bool was_marked = _marked;
+        // The dropped queue may have held the MARK: the client gets one
+        // after this picture in any case (a second MARK is harmless).
+        _marked = false;
         send_full_state();
-        _marked = was_marked;
         // The canvas holds the picture before this drawable: it follows.
         if (std::find(_surfaces.begin(), _surfaces.end(), d.surface_id) == _surfaces.end()) return;
     }
@@ -243,14 +249,7 @@ void display_channel_client::send_now(const draw::drawable &d, image_sender::los
                                                   d.clp.type == SPICE_CLIP_TYPE_NONE));
     auto it = _lossy.find(d.surface_id);
     if (inv.lossy) {
-        if (it == _lossy.end()) {
-            region_ptr r(new pixman_region32_t);
-            pixman_region32_init(r.get());
-            it = _lossy.emplace(d.surface_id, std::move(r)).first;
-        }
-        pixman_region32_union_rect(it->second.get(), it->second.get(), d.bbox.left, d.bbox.top,
-                                   static_cast<unsigned>(d.bbox.width()),
-                                   static_cast<unsigned>(d.bbox.height()));
+        mark_lossy(d.surface_id, d.bbox);
     } else if (exact_bbox && it != _lossy.end()) {
         pixman_region32_t box;
         pixman_region32_init_rect(&box, d.bbox.left, d.bbox.top,
@@ -273,6 +272,16 @@ bool display_channel_client::send_stream_frame(video_streams::stream &s, const d
     if (started) {
         s.clip = frame_clip;
         s.clipped = frame_clipped;
+    }
+    if (!started && queued_bytes() > stream_backlog_bytes) {
+        // The client is behind: skip this frame, as the reference drops a
+        // frame while the previous one still waits. The next frame covers
+        // the same area; until then the client's pixels there differ from
+        // the canvas, which the lossy region records (reads and the
+        // stream's upgrade resend them).
+        _video.count_dropped();
+        mark_lossy(d.surface_id, d.bbox);
+        return true;
     }
     _frame.clear();
     if (!encode_video_frame(op, video_streams::quality, _frame)) {
@@ -308,16 +317,20 @@ bool display_channel_client::send_stream_frame(video_streams::stream &s, const d
     send(msg::display_stream_data{.id = s.id, .multi_media_time = video_mm_time(), .data = _frame});
     _video.count_frame();
     // The client holds lossy pixels there until the stream's upgrade.
-    auto it = _lossy.find(d.surface_id);
+    mark_lossy(d.surface_id, d.bbox);
+    return true;
+}
+
+void display_channel_client::mark_lossy(uint32_t surface_id, const draw::rect &area) {
+    auto it = _lossy.find(surface_id);
     if (it == _lossy.end()) {
         region_ptr r(new pixman_region32_t);
         pixman_region32_init(r.get());
-        it = _lossy.emplace(d.surface_id, std::move(r)).first;
+        it = _lossy.emplace(surface_id, std::move(r)).first;
     }
-    pixman_region32_union_rect(it->second.get(), it->second.get(), d.bbox.left, d.bbox.top,
-                               static_cast<unsigned>(d.bbox.width()),
-                               static_cast<unsigned>(d.bbox.height()));
-    return true;
+    pixman_region32_union_rect(it->second.get(), it->second.get(), area.left, area.top,
+                               static_cast<unsigned>(area.width()),
+                               static_cast<unsigned>(area.height()));
 }
 
 void display_channel_client::end_streams_under(const draw::drawable &d) {

@@ -32,6 +32,9 @@ namespace rs {
 class display_channel_client final : public channel_client {
   public:
     static constexpr size_t resync_bytes = 16u << 20;
+    /// A stream frame is skipped while more than this waits to be handed
+    /// to the socket (about 4 to 8 1080p frames).
+    static constexpr size_t stream_backlog_bytes = 1u << 20;
 
     display_channel_client(qxl_device &dev, std::unique_ptr<stream> s, channel_link link,
                            image_settings images);
@@ -79,6 +82,8 @@ class display_channel_client final : public channel_client {
     /// starts, then its STREAM_DATA. False when it could not be encoded
     /// (the stream is ended and the drawable goes out as a drawing).
     bool send_stream_frame(video_streams::stream &s, const draw::drawable &d, bool started);
+    /// The client holds pixels of `area` that differ from the canvas.
+    void mark_lossy(uint32_t surface_id, const draw::rect &area);
     /// Ends the streams the drawing touches: STREAM_DESTROY, then the
     /// area's exact pixels unless the drawing replaces all of them.
     void end_streams_under(const draw::drawable &d);

@@ -104,6 +104,9 @@ class video_streams {
     uint64_t streams_created() const noexcept { return _created; }
     uint64_t frames_sent() const noexcept { return _frames; }
     void count_frame() noexcept { ++_frames; }
+    /// Frames skipped because the client was behind.
+    uint64_t frames_dropped() const noexcept { return _dropped; }
+    void count_dropped() noexcept { ++_dropped; }
 
   private:
     /// A recent candidate that was not (yet) a stream frame.
@@ -127,6 +130,7 @@ class video_streams {
     uint32_t _next_id = 0;
     uint64_t _created = 0;
     uint64_t _frames = 0;
+    uint64_t _dropped = 0;
 };
 
 /// The JPEG of a candidate's source area, rows top first (so the stream is
