@@ -268,11 +268,15 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
     const uint64_t bytes = uint64_t{bmp.stride} * bmp.height;
     if (bytes < min_size_to_compress || bmp.width == 0 || bmp.height == 0) return false;
     if (bmp.data.size() < bytes) return false; // the parser guarantees it; be safe
-    // The pixels in one buffer.
+    // The pixels in one buffer, for the codecs that need them so (LZ4 reads
+    // guest chunks where they are).
     const uint8_t *data = nullptr;
-    if (bmp.data.contiguous()) {
-        data = bmp.data.parts.front().data();
-    } else {
+    auto flatten = [&] {
+        if (data != nullptr) return;
+        if (bmp.data.contiguous()) {
+            data = bmp.data.parts.front().data();
+            return;
+        }
         _flat.clear();
         _flat.reserve(bytes);
         for (const auto &part : bmp.data.parts) {
@@ -281,7 +285,11 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
             if (_flat.size() == bytes) break;
         }
         data = _flat.data();
-    }
+    };
+    const SpiceImageCompression wanted = effective_compression();
+    if (wanted != SPICE_IMAGE_COMPRESSION_LZ4 || !_client_lz4 ||
+        !image_class::has_graduality(bmp.format))
+        flatten();
     codec::image_view view{.data = data,
                            .width = bmp.width,
                            .height = bmp.height,
@@ -293,7 +301,7 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
                            .palette_unique = bmp.pal ? bmp.pal->unique : 0};
 
     // Which codec, as the reference's get_compression_for_bitmap decides.
-    SpiceImageCompression c = effective_compression();
+    SpiceImageCompression c = wanted;
     if (c == SPICE_IMAGE_COMPRESSION_OFF) return false;
     if (c == SPICE_IMAGE_COMPRESSION_QUIC && !can_quic(bmp)) return false;
     if (c == SPICE_IMAGE_COMPRESSION_AUTO_GLZ || c == SPICE_IMAGE_COMPRESSION_AUTO_LZ) {
@@ -383,9 +391,7 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
         }
         return false;
     case SPICE_IMAGE_COMPRESSION_LZ4:
-        if (lz4_image::encode(std::span<const uint8_t>(data, bytes), bmp.format, view.top_down,
-                              bmp.width, bmp.height, bmp.stride, out) &&
-            out.size() <= bytes)
+        if (lz4_image::encode(bmp, out) && out.size() <= bytes)
             return done(SPICE_IMAGE_TYPE_LZ4, false);
         return false;
     default:

@@ -78,8 +78,7 @@ bool video_streams::gradual(const draw::drawable &d) const noexcept {
     // Under ALL the reference leaves graduality invalid, which counts as
     // gradual; under FILTER text and UI (low) do not.
     if (_mode != SPICE_STREAM_VIDEO_FILTER) return true;
-    std::vector<uint8_t> flat;
-    auto v = source_view(*copy_of(d), flat);
+    auto v = source_view(*copy_of(d), _flat); // reused: no fresh pages per frame
     if (!v) return true;
     return image_class::classify(*v) != image_class::gradual::low;
 }
@@ -248,7 +247,9 @@ std::vector<draw::rect> clip_after_cover(const video_streams::stream &s, const d
 
 std::optional<size_t> encode_video_frame(const draw::copy &op, int quality,
                                          std::vector<uint8_t> &out) {
-    std::vector<uint8_t> flat;
+    // One buffer per display shard thread for chunked frames, kept between
+    // frames (fresh pages for every 1080p frame cost as much as the copy).
+    thread_local std::vector<uint8_t> flat;
     auto v = source_view(op, flat);
     if (!v) return std::nullopt;
     return jpeg::encode(*v, quality, out);

@@ -186,6 +186,30 @@ TEST(Lz4Image, ChunkedBitmapWithRowsAcrossChunks) {
     EXPECT_EQ(d->rows, packed_rows(px, w * 4, h, stride));
 }
 
+TEST(Lz4Image, PackedChunksAreCompressedWhereTheyAre) {
+    // Rows without padding in uneven guest chunks (rows straddle them): one
+    // block per chunk, one stream, no gathering copy; the last chunk holds
+    // more than the image (only height rows count).
+    const uint32_t w = 40, h = 30, stride = w * 4;
+    bytes px = pattern(size_t{stride} * h + 100, 11);
+    std::copy(px.begin(), px.begin() + stride * 5, px.begin() + stride * 20); // refs back
+    rs::draw::bitmap bmp;
+    bmp.format = SPICE_BITMAP_FMT_32BIT;
+    bmp.width = w;
+    bmp.height = h;
+    bmp.stride = stride;
+    const std::span<const uint8_t> all(px);
+    bmp.data.parts = {all.subspan(0, 1001), all.subspan(1001, 3), all.subspan(1004, 2500),
+                      all.subspan(3504)};
+    bytes out;
+    ASSERT_TRUE(rs::lz4_image::encode(bmp, out));
+    auto d = decode(out, size_t{stride} * h);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->blocks, 4u);
+    EXPECT_FALSE(d->top_down);
+    EXPECT_EQ(d->rows, bytes(px.begin(), px.begin() + stride * h));
+}
+
 TEST(Lz4Image, LastRowNeedsNoFullStride) {
     const uint32_t w = 2, h = 3, stride = 12;
     const bytes px = pattern(stride * 2 + 8, 4); // the last row stops after its pixels

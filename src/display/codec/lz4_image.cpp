@@ -25,35 +25,82 @@ void put_be32(uint8_t *p, uint32_t v) noexcept {
     p[3] = static_cast<uint8_t>(v);
 }
 
-// Compresses `rows` (height packed rows of row_bytes each) as one LZ4 stream
-// split into blocks of whole rows. The rows must stay where they are until
-// the last block is done: the stream refers back into earlier blocks.
-std::optional<size_t> compress_rows(std::span<const uint8_t> rows, size_t row_bytes, uint8_t format,
-                                    bool top_down, std::vector<uint8_t> &out,
-                                    size_t target_block = target_block_bytes) {
+// Output scratch of one encoding thread: room for a worst-case block,
+// uninitialised (a vector would zero megabytes per picture), kept between
+// pictures up to keep_bytes so a display shard does not fault fresh pages in
+// for every frame.
+struct block_scratch {
+    static constexpr size_t keep_bytes = size_t{16} << 20;
+    std::unique_ptr<uint8_t[]> buf;
+    size_t capacity = 0;
+    uint8_t *room(size_t bytes) {
+        if (capacity < bytes) {
+            buf.reset(new uint8_t[bytes]);
+            capacity = bytes;
+        }
+        return buf.get();
+    }
+    void trim() noexcept {
+        if (capacity > keep_bytes) {
+            buf.reset();
+            capacity = 0;
+        }
+    }
+};
+block_scratch &thread_scratch() {
+    thread_local block_scratch s;
+    return s;
+}
+
+// Compresses the packed pixel bytes held by `parts` (in order; their total
+// is at least `total`, only the first `total` bytes count) as one LZ4 stream
+// of blocks of at most `target_block` bytes, in place: a part is never
+// copied. The parts must stay where they are until the last block is done:
+// the stream refers back into earlier blocks.
+std::optional<size_t> compress_parts(std::span<const std::span<const uint8_t>> parts, size_t total,
+                                     uint8_t format, bool top_down, std::vector<uint8_t> &out,
+                                     size_t target_block) {
     const size_t start = out.size();
     out.push_back(top_down ? 1 : 0);
     out.push_back(format);
 
     LZ4_stream_t *stream = LZ4_initStream(&thread_stream(), sizeof(LZ4_stream_t));
-    const size_t rows_per_block = std::max<size_t>(1, target_block / row_bytes);
-    const size_t block_bytes = rows_per_block * row_bytes;
-    for (size_t off = 0; off < rows.size(); off += block_bytes) {
-        const size_t in = std::min(block_bytes, rows.size() - off);
-        const int bound = LZ4_compressBound(static_cast<int>(in));
-        const size_t pos = out.size();
-        out.resize(pos + 4 + static_cast<size_t>(bound));
-        const int n = LZ4_compress_fast_continue(
-            stream, reinterpret_cast<const char *>(rows.data() + off),
-            reinterpret_cast<char *>(out.data() + pos + 4), static_cast<int>(in), bound, 1);
-        if (n <= 0) {
-            out.resize(start);
-            return std::nullopt;
+    block_scratch &scratch = thread_scratch();
+    size_t left = total;
+    for (const auto &part : parts) {
+        for (size_t off = 0; off < part.size() && left > 0;) {
+            const size_t in = std::min(
+                {target_block, part.size() - off, left, static_cast<size_t>(LZ4_MAX_INPUT_SIZE)});
+            const int bound = LZ4_compressBound(static_cast<int>(in));
+            uint8_t *dst = scratch.room(static_cast<size_t>(bound));
+            const int n = LZ4_compress_fast_continue(
+                stream, reinterpret_cast<const char *>(part.data() + off),
+                reinterpret_cast<char *>(dst), static_cast<int>(in), bound, 1);
+            if (n <= 0) {
+                out.resize(start);
+                scratch.trim();
+                return std::nullopt;
+            }
+            const size_t pos = out.size();
+            out.resize(pos + 4);
+            put_be32(out.data() + pos, static_cast<uint32_t>(n));
+            out.insert(out.end(), dst, dst + n);
+            off += in;
+            left -= in;
         }
-        put_be32(out.data() + pos, static_cast<uint32_t>(n));
-        out.resize(pos + 4 + static_cast<size_t>(n));
+    }
+    scratch.trim();
+    if (left > 0) {
+        out.resize(start);
+        return std::nullopt;
     }
     return out.size() - start;
+}
+
+std::optional<size_t> compress_rows(std::span<const uint8_t> rows, uint8_t format, bool top_down,
+                                    std::vector<uint8_t> &out, size_t target_block) {
+    const std::span<const uint8_t> one[] = {rows};
+    return compress_parts(one, rows.size(), format, top_down, out, target_block);
 }
 
 // Bytes of one packed row, or 0 when the geometry cannot be encoded: the
@@ -83,11 +130,11 @@ std::optional<size_t> encode(std::span<const uint8_t> pixels, uint8_t format, bo
     const uint64_t needed = uint64_t{stride} * (height - 1) + row;
     if (needed > pixels.size()) return std::nullopt;
     if (stride == row)
-        return compress_rows(pixels.first(row * height), row, format, top_down, out, block_bytes);
+        return compress_rows(pixels.first(row * height), format, top_down, out, block_bytes);
     std::vector<uint8_t> packed(row * height);
     for (size_t y = 0; y < height; ++y)
         std::memcpy(packed.data() + y * row, pixels.data() + y * size_t{stride}, row);
-    return compress_rows(packed, row, format, top_down, out, block_bytes);
+    return compress_rows(packed, format, top_down, out, block_bytes);
 }
 
 std::optional<size_t> encode(const draw::bitmap &bmp, std::vector<uint8_t> &out) {
@@ -96,13 +143,18 @@ std::optional<size_t> encode(const draw::bitmap &bmp, std::vector<uint8_t> &out)
         return encode(bmp.data.parts[0], bmp.format, top_down, bmp.width, bmp.height, bmp.stride,
                       out);
 
-    // Several guest chunks: gather the rows into one packed buffer first (a
-    // row may straddle two chunks, and the stream needs its history in one
-    // place).
+    // Several guest chunks.
     const size_t row = row_bytes_for(bmp.format, bmp.width, bmp.height, bmp.stride);
     if (row == 0) return std::nullopt;
     const uint64_t needed = uint64_t{bmp.stride} * (bmp.height - 1) + row;
     if (needed > bmp.data.size()) return std::nullopt;
+    // Packed rows (no padding): the chunks are the pixel stream as it is,
+    // compressed where the guest put them, as the reference does.
+    if (bmp.stride == row)
+        return compress_parts(bmp.data.parts, row * bmp.height, bmp.format, top_down, out,
+                              target_block_bytes);
+    // Padded rows: gather the packed rows into one buffer first (a row may
+    // straddle two chunks).
     std::vector<uint8_t> packed(row * bmp.height);
     size_t part = 0;      // chunk holding logical offset `part_base`
     size_t part_base = 0; // logical offset of the first byte of parts[part]
@@ -121,7 +173,7 @@ std::optional<size_t> encode(const draw::bitmap &bmp, std::vector<uint8_t> &out)
             src += n;
         }
     }
-    return compress_rows(packed, row, bmp.format, top_down, out);
+    return compress_rows(packed, bmp.format, top_down, out, target_block_bytes);
 }
 
 } // namespace rs::lz4_image
