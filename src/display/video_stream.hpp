@@ -131,9 +131,10 @@ class video_streams {
     uint64_t _created = 0;
     uint64_t _frames = 0;
     uint64_t _dropped = 0;
-    /// A chunked candidate's pixels made contiguous for the classifier,
-    /// kept between frames.
+    /// The classifier's view of a chunked candidate (row pointers, and the
+    /// rows that straddle chunks), kept between frames.
     mutable std::vector<uint8_t> _flat;
+    mutable std::vector<const uint8_t *> _rows;
 };
 
 /// The JPEG of a candidate's source area, rows top first (so the stream is

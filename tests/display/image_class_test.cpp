@@ -140,6 +140,30 @@ TEST(ImageClass, TheMajorityDecidesInAMixedImage) {
     EXPECT_EQ(classify(make(320, 240, SPICE_BITMAP_FMT_32BIT, page).view), gradual::low);
 }
 
+TEST(ImageClass, RowsAnywhereClassifyAsTheContiguousImage) {
+    const picture flat = [](uint32_t, uint32_t) { return rgb8{30, 90, 150}; };
+    for (const picture &p : {photo(), picture(text), picture(ui), flat}) {
+        const auto img = make(200, 90, SPICE_BITMAP_FMT_32BIT, p, 12);
+        // The same rows, each moved to its own place in another buffer.
+        std::vector<std::vector<uint8_t>> moved;
+        std::vector<const uint8_t *> rows;
+        for (uint32_t y = 0; y < img.view.height; ++y) {
+            const uint8_t *r = img.view.data + size_t{y} * img.view.stride;
+            moved.emplace_back(r, r + img.view.stride);
+        }
+        for (const auto &m : moved)
+            rows.push_back(m.data());
+        const auto expected = classify(img.view);
+        EXPECT_NE(expected, gradual::invalid);
+        EXPECT_EQ(
+            rs::image_class::classify_rows(img.view.format, img.view.width, rows, img.view.stride),
+            expected);
+    }
+    const std::vector<const uint8_t *> none(10, nullptr);
+    EXPECT_EQ(rs::image_class::classify_rows(SPICE_BITMAP_FMT_32BIT, 10, none, 40),
+              gradual::invalid);
+}
+
 TEST(ImageClass, TinyImagesAreNotClassified) {
     const picture p = photo();
     // Below MIN_DIMENSION_TO_QUIC in either direction.

@@ -138,6 +138,40 @@ TEST(VideoStream, FilterStreamsPhotosButNotTextWhichAllStreams) {
     EXPECT_EQ(feed(all, td, 30, 40ms, t), video_streams::frames_start_condition - 1);
 }
 
+/// `d` with its bitmap split into guest chunks of `chunk` bytes (rows
+/// straddle them unless chunk is a multiple of the stride).
+rs::draw::drawable chunked(const rs::draw::drawable &d, size_t chunk) {
+    auto out = d;
+    auto &op = std::get<rs::draw::copy>(out.op);
+    auto image = std::make_shared<rs::draw::image>(*op.src);
+    auto &b = std::get<rs::draw::bitmap>(image->payload);
+    const auto all = b.data.parts.front();
+    b.data.parts.clear();
+    for (size_t off = 0; off < all.size(); off += chunk)
+        b.data.parts.push_back(all.subspan(off, std::min(chunk, all.size() - off)));
+    op.src = image;
+    return out;
+}
+
+TEST(VideoStream, FilterClassifiesChunkedBitmapsInPlaceAsWhole) {
+    // 1000-byte chunks: most 512-byte rows of a 128-pixel RGB32 image lie in
+    // one chunk, some straddle two; the class must be the same as for the
+    // contiguous bitmap, both for a part of it and for a bottom-up one.
+    const auto text = make_bitmap(text_like(128, 128), 128, 128, SPICE_BITMAP_FMT_32BIT, true);
+    const auto pic = make_bitmap(photo(128, 128), 128, 128, SPICE_BITMAP_FMT_32BIT, false);
+    for (const rs::draw::rect src :
+         {rs::draw::rect{0, 0, 128, 128}, rs::draw::rect{5, 9, 125, 121}}) {
+        const rs::draw::rect dest{0, 0, src.width(), src.height()};
+        auto t = video_streams::clock::time_point{} + 1h;
+        video_streams a(SPICE_STREAM_VIDEO_FILTER, true);
+        EXPECT_EQ(feed(a, chunked(frame(text, dest, src), 1000), 60, 40ms, t), -1)
+            << "chunked text streamed under FILTER";
+        video_streams b(SPICE_STREAM_VIDEO_FILTER, true);
+        EXPECT_EQ(feed(b, chunked(frame(pic, dest, src), 1000), 30, 40ms, t),
+                  video_streams::frames_start_condition - 1);
+    }
+}
+
 TEST(VideoStream, FilterNeedsAMinimumArea) {
     const auto pic = make_bitmap(photo(64, 64), 64, 64, SPICE_BITMAP_FMT_32BIT, true);
     const auto d = frame(pic, {0, 0, 64, 64}, {0, 0, 64, 64});

@@ -66,17 +66,17 @@ struct tally {
     uint64_t samples = 0;
 };
 
-template <typename Pixels> tally score(const codec::image_view &img) noexcept {
-    const uint32_t w = img.width;
+// Row y's first byte is row_at(y); rows are width pixels of Pixels.
+template <typename Pixels, typename RowAt>
+tally score(uint32_t w, uint32_t height, RowAt row_at) noexcept {
     const uint32_t step = (sample_step % w) != 0 ? sample_step : sample_step - 1;
     tally t;
     uint32_t x = w / 2;
     uint32_t y = 0;
-    while (y + 1 < img.height) {
+    while (y + 1 < height) {
         if (x == w - 1) --x; // the right neighbour must exist; the shift stays
-        const uint8_t *row = img.data + size_t{y} * img.stride;
-        const uint8_t *p = row + size_t{x} * Pixels::bpp;
-        const uint8_t *below = p + img.stride;
+        const uint8_t *p = row_at(y) + size_t{x} * Pixels::bpp;
+        const uint8_t *below = row_at(y + 1) + size_t{x} * Pixels::bpp;
         const rgb c = Pixels::at(p);
         const pair right = compare<Pixels::contrast>(c, Pixels::at(p + Pixels::bpp));
         const pair down = compare<Pixels::contrast>(c, Pixels::at(below));
@@ -99,36 +99,64 @@ bool has_graduality(uint8_t bitmap_format) noexcept {
     return codec::rgb_bytes_per_pixel(bitmap_format) != 0;
 }
 
+namespace {
+
+template <typename RowAt>
+tally score_format(uint8_t format, uint32_t width, uint32_t height, RowAt row_at) noexcept {
+    switch (format) {
+    case SPICE_BITMAP_FMT_16BIT:
+        return score<rgb16_pixels>(width, height, row_at);
+    case SPICE_BITMAP_FMT_24BIT:
+        return score<bgr_pixels<3>>(width, height, row_at);
+    default:
+        return score<bgr_pixels<4>>(width, height, row_at);
+    }
+}
+
+gradual verdict(uint8_t format, const tally &t) noexcept;
+
+} // namespace
+
 gradual classify(const codec::image_view &img) noexcept {
     const uint32_t bpp = codec::rgb_bytes_per_pixel(img.format);
     if (bpp == 0 || img.data == nullptr) return gradual::invalid;
     if (img.width < min_dimension || img.height < min_dimension) return gradual::invalid;
     if (uint64_t{img.height} * img.stride < min_bytes) return gradual::invalid;
     if (uint64_t{img.width} * bpp > img.stride) return gradual::invalid;
+    return verdict(img.format, score_format(img.format, img.width, img.height, [&](uint32_t y) {
+                       return img.data + size_t{y} * img.stride;
+                   }));
+}
 
-    tally t;
-    switch (img.format) {
-    case SPICE_BITMAP_FMT_16BIT:
-        t = score<rgb16_pixels>(img);
-        break;
-    case SPICE_BITMAP_FMT_24BIT:
-        t = score<bgr_pixels<3>>(img);
-        break;
-    default:
-        t = score<bgr_pixels<4>>(img);
-        break;
-    }
+gradual classify_rows(uint8_t format, uint32_t width, std::span<const uint8_t *const> rows,
+                      size_t stride) noexcept {
+    const uint32_t bpp = codec::rgb_bytes_per_pixel(format);
+    const auto height = static_cast<uint32_t>(rows.size());
+    if (bpp == 0 || rows.size() != height) return gradual::invalid;
+    if (width < min_dimension || height < min_dimension) return gradual::invalid;
+    if (uint64_t{height} * stride < min_bytes) return gradual::invalid;
+    if (uint64_t{width} * bpp > stride) return gradual::invalid;
+    for (const uint8_t *r : rows)
+        if (r == nullptr) return gradual::invalid;
+    return verdict(format,
+                   score_format(format, width, height, [&](uint32_t y) { return rows[y]; }));
+}
 
+namespace {
+
+gradual verdict(uint8_t format, const tally &t) noexcept {
     // score = quarters / (4 × 3 × samples), compared with the thresholds
     // exactly: score < −0.03 ⇔ 100 × quarters < −36 × samples, and
     // score < 0.002 ⇔ 1000 × quarters < 24 × samples.
     const auto n = static_cast<int64_t>(t.samples);
     const int64_t q = t.quarters;
-    const bool high = img.format == SPICE_BITMAP_FMT_16BIT ? q < 0 : 100 * q < -36 * n;
+    const bool high = format == SPICE_BITMAP_FMT_16BIT ? q < 0 : 100 * q < -36 * n;
     if (high) return gradual::high;
     if (1000 * q < 24 * n) return gradual::medium;
     return gradual::low;
 }
+
+} // namespace
 
 const char *to_string(gradual g) noexcept {
     switch (g) {

@@ -40,6 +40,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace rs::image_class {
 
@@ -70,6 +71,13 @@ bool has_graduality(uint8_t bitmap_format) noexcept;
 /// below min_bytes, or the rows do not fit the stride. Plain computation on
 /// borrowed pixels: any shard.
 gradual classify(const codec::image_view &img) noexcept;
+
+/// The same for rows that are not one buffer apart (a bitmap in guest
+/// chunks): row y starts at rows[y] (memory order), each `width` pixels of
+/// `format`; `stride` is the bitmap's (for the size rules above). Equal to
+/// classify() on the same pixels laid out contiguously.
+gradual classify_rows(uint8_t format, uint32_t width, std::span<const uint8_t *const> rows,
+                      size_t stride) noexcept;
 
 /// "invalid", "low", "medium" or "high", for logs.
 const char *to_string(gradual g) noexcept;
