@@ -6,6 +6,7 @@
 #include <ctime>
 #include <limits>
 
+#include "display/bitmap_rows.hpp"
 #include "display/codec/glz_encoder.hpp"
 #include "display/codec/image_class.hpp"
 #include "display/codec/image_view.hpp"
@@ -268,29 +269,11 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
     const uint64_t bytes = uint64_t{bmp.stride} * bmp.height;
     if (bytes < min_size_to_compress || bmp.width == 0 || bmp.height == 0) return false;
     if (bmp.data.size() < bytes) return false; // the parser guarantees it; be safe
-    // The pixels in one buffer, for the codecs that need them so (LZ4 reads
-    // guest chunks where they are).
-    const uint8_t *data = nullptr;
-    auto flatten = [&] {
-        if (data != nullptr) return;
-        if (bmp.data.contiguous()) {
-            data = bmp.data.parts.front().data();
-            return;
-        }
-        _flat.clear();
-        _flat.reserve(bytes);
-        for (const auto &part : bmp.data.parts) {
-            const size_t take = std::min<size_t>(part.size(), bytes - _flat.size());
-            _flat.insert(_flat.end(), part.begin(), part.begin() + static_cast<ptrdiff_t>(take));
-            if (_flat.size() == bytes) break;
-        }
-        data = _flat.data();
-    };
-    const SpiceImageCompression wanted = effective_compression();
-    if (wanted != SPICE_IMAGE_COMPRESSION_LZ4 || !_client_lz4 ||
-        !image_class::has_graduality(bmp.format))
-        flatten();
-    codec::image_view view{.data = data,
+    // The pixels: in place when the guest gave one buffer; a bitmap in
+    // several chunks is walked by row pointers (LZ, GLZ, JPEG and the
+    // classifier; LZ4 reads the chunks itself) and copied into one buffer
+    // only for QUIC, which needs it so.
+    codec::image_view view{.data = nullptr,
                            .width = bmp.width,
                            .height = bmp.height,
                            .stride = bmp.stride,
@@ -299,6 +282,27 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
                            .palette = bmp.pal ? std::span<const uint32_t>(bmp.pal->entries)
                                               : std::span<const uint32_t>{},
                            .palette_unique = bmp.pal ? bmp.pal->unique : 0};
+    if (bmp.data.contiguous()) {
+        view.data = bmp.data.parts.front().data();
+    } else {
+        const size_t row = (size_t{bmp.width} * draw::bitmap_bits_per_pixel(bmp.format) + 7) / 8;
+        if (!chunk_rows(bmp.data, bmp.stride, 0, bmp.height, 0, row, _rows, _row_spill))
+            return false;
+        view.rows = _rows.data();
+    }
+    auto flatten = [&] {
+        if (view.data != nullptr) return;
+        _flat.clear();
+        _flat.reserve(bytes);
+        for (const auto &part : bmp.data.parts) {
+            const size_t take = std::min<size_t>(part.size(), bytes - _flat.size());
+            _flat.insert(_flat.end(), part.begin(), part.begin() + static_cast<ptrdiff_t>(take));
+            if (_flat.size() == bytes) break;
+        }
+        view.data = _flat.data();
+        view.rows = nullptr;
+    };
+    const SpiceImageCompression wanted = effective_compression();
 
     // Which codec, as the reference's get_compression_for_bitmap decides.
     SpiceImageCompression c = wanted;
@@ -358,6 +362,7 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
             }
             out.clear();
         }
+        flatten();
         if (quic::encode(view, out)) return done(SPICE_IMAGE_TYPE_QUIC, false);
         return false;
     case SPICE_IMAGE_COMPRESSION_GLZ: {

@@ -117,7 +117,9 @@ class image_sender {
     std::unique_ptr<glz::glz_dictionary> _glz;
     std::vector<planned> _plans;
     std::deque<std::vector<uint8_t>> _buffers; // encoded bytes the plans borrow
-    std::vector<uint8_t> _flat;                // a chunked bitmap made contiguous
+    std::vector<uint8_t> _flat;                // a chunked bitmap made contiguous (QUIC)
+    std::vector<const uint8_t *> _rows;        // a chunked bitmap's rows, in place
+    std::vector<uint8_t> _row_spill;           // its rows that straddle two chunks
     std::array<uint64_t, 256> _sent{};
     uint64_t _codec_cpu_ns = 0;
     int _fd = -1;

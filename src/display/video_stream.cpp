@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "display/bitmap_rows.hpp"
 #include "display/codec/image_class.hpp"
 #include "display/codec/image_view.hpp"
 #include "display/codec/jpeg_encoder.hpp"
@@ -78,10 +79,8 @@ bool video_streams::candidate(const draw::drawable &d, uint32_t primary) noexcep
 namespace {
 
 /// The classifier's input for a copy whose bitmap is in several guest
-/// chunks: a pointer per row of the source area (memory order), into the
-/// chunk that holds it; a row straddling two chunks is copied into `spill`.
-/// No copy of the image, unlike source_view. False when the geometry does
-/// not fit the bitmap.
+/// chunks: a pointer per row of the source area (memory order), in place
+/// (see chunk_rows). False when the geometry does not fit the bitmap.
 bool source_rows(const draw::copy &op, std::vector<const uint8_t *> &rows,
                  std::vector<uint8_t> &spill) {
     const draw::bitmap *b = bitmap_of(op);
@@ -91,51 +90,13 @@ bool source_rows(const draw::copy &op, std::vector<const uint8_t *> &rows,
     if (bpp == 0 || a.empty() || a.left < 0 || a.top < 0 ||
         static_cast<uint32_t>(a.right) > b->width || static_cast<uint32_t>(a.bottom) > b->height)
         return false;
-    const uint64_t need = static_cast<uint64_t>(b->stride) * b->height;
-    if (b->stride < static_cast<uint64_t>(b->width) * bpp || b->data.size() < need) return false;
+    if (b->stride < static_cast<uint64_t>(b->width) * bpp) return false;
     const bool top_down = (b->flags & SPICE_BITMAP_FLAGS_TOP_DOWN) != 0;
     const uint64_t first_row =
         top_down ? static_cast<uint64_t>(a.top) : b->height - static_cast<uint64_t>(a.bottom);
-    const auto h = static_cast<size_t>(a.height());
-    const size_t row_bytes = static_cast<size_t>(a.width()) * bpp;
-    rows.assign(h, nullptr);
-    spill.clear();
-    std::vector<std::pair<size_t, uint64_t>> straddling; // row index, logical offset
-    size_t part = 0;
-    uint64_t part_base = 0;
-    for (size_t i = 0; i < h; ++i) {
-        const uint64_t off = (first_row + i) * b->stride + static_cast<uint64_t>(a.left) * bpp;
-        while (off >= part_base + b->data.parts[part].size()) {
-            part_base += b->data.parts[part].size();
-            ++part;
-        }
-        const auto &p = b->data.parts[part];
-        if (off + row_bytes <= part_base + p.size())
-            rows[i] = p.data() + (off - part_base);
-        else
-            straddling.emplace_back(i, off);
-    }
-    spill.resize(straddling.size() * row_bytes);
-    for (size_t k = 0; k < straddling.size(); ++k) {
-        uint8_t *dst = spill.data() + k * row_bytes;
-        uint64_t off = straddling[k].second;
-        size_t done = 0;
-        size_t q = 0;
-        uint64_t base = 0;
-        while (done < row_bytes) {
-            while (off >= base + b->data.parts[q].size()) {
-                base += b->data.parts[q].size();
-                ++q;
-            }
-            const auto &p = b->data.parts[q];
-            const size_t n = std::min<uint64_t>(row_bytes - done, base + p.size() - off);
-            std::memcpy(dst + done, p.data() + (off - base), n);
-            done += n;
-            off += n;
-        }
-        rows[straddling[k].first] = dst;
-    }
-    return true;
+    return chunk_rows(b->data, b->stride, first_row, static_cast<size_t>(a.height()),
+                      static_cast<size_t>(a.left) * bpp, static_cast<size_t>(a.width()) * bpp, rows,
+                      spill);
 }
 
 } // namespace

@@ -119,13 +119,12 @@ gradual verdict(uint8_t format, const tally &t) noexcept;
 
 gradual classify(const codec::image_view &img) noexcept {
     const uint32_t bpp = codec::rgb_bytes_per_pixel(img.format);
-    if (bpp == 0 || img.data == nullptr) return gradual::invalid;
+    if (bpp == 0 || !img.has_pixels()) return gradual::invalid;
     if (img.width < min_dimension || img.height < min_dimension) return gradual::invalid;
     if (uint64_t{img.height} * img.stride < min_bytes) return gradual::invalid;
     if (uint64_t{img.width} * bpp > img.stride) return gradual::invalid;
-    return verdict(img.format, score_format(img.format, img.width, img.height, [&](uint32_t y) {
-                       return img.data + size_t{y} * img.stride;
-                   }));
+    return verdict(img.format, score_format(img.format, img.width, img.height,
+                                            [&](uint32_t y) { return img.row(y); }));
 }
 
 gradual classify_rows(uint8_t format, uint32_t width, std::span<const uint8_t *const> rows,

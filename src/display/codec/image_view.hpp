@@ -10,7 +10,7 @@
 namespace rs::codec {
 
 /// Pixels to compress, borrowed from the caller for the duration of one
-/// encode call. Row r (0 ≤ r < height) starts at data + r × stride; `top_down`
+/// encode call. Row r (0 ≤ r < height) starts at row(r): data + r × stride; `top_down`
 /// says whether that first row in memory is the image's top row
 /// (SPICE_BITMAP_FLAGS_TOP_DOWN) or its bottom row. `format` is a
 /// SPICE_BITMAP_FMT_* value: 32BIT (b, g, r, x bytes), RGBA (b, g, r, a),
@@ -26,6 +26,16 @@ struct image_view {
     bool top_down = true;
     std::span<const uint32_t> palette{};
     uint64_t palette_unique = 0; ///< the palette's id for the palette cache
+    /// When not null, row r starts at rows[r] instead (a bitmap in guest
+    /// chunks, see display/bitmap_rows.hpp) and `data` is unused. Encoders
+    /// that need one buffer (QUIC, LZ's direct RGB32 matcher) refuse or
+    /// gather such a view.
+    const uint8_t *const *rows = nullptr;
+
+    const uint8_t *row(size_t r) const noexcept {
+        return rows != nullptr ? rows[r] : data + r * stride;
+    }
+    bool has_pixels() const noexcept { return data != nullptr || rows != nullptr; }
 };
 
 /// Bytes per pixel of the formats whose pixels are colours (16BIT, 24BIT,

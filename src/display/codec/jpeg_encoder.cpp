@@ -151,7 +151,7 @@ compressor *thread_compressor() {
 // Row `y` of the image as it looks (0 = top) in memory.
 const uint8_t *visual_row(const codec::image_view &img, JDIMENSION y) noexcept {
     const size_t r = img.top_down ? y : img.height - 1 - y;
-    return img.data + r * img.stride;
+    return img.row(r);
 }
 
 // x1r5g5b5 to r, g, b bytes; a 5-bit channel v becomes v << 3 | v >> 2, so
@@ -219,7 +219,7 @@ bool compress(compressor &c, const codec::image_view &img, int quality, const in
 
 std::optional<size_t> encode(const codec::image_view &img, int quality, std::vector<uint8_t> &out) {
     const std::optional<input_kind> in = input_for(img.format);
-    if (!in || img.data == nullptr) return std::nullopt;
+    if (!in || !img.has_pixels()) return std::nullopt;
     if (img.width == 0 || img.height == 0 || img.width > max_dimension ||
         img.height > max_dimension)
         return std::nullopt;

@@ -386,7 +386,7 @@ std::optional<size_t> encode_as(const codec::image_view &img, image_type type,
         const key_kind kind = passes[p];
         // Packed 4-byte pixels are matched where they are; everything else
         // is gathered into keys first.
-        if (kind == key_kind::rgb && img.format != SPICE_BITMAP_FMT_24BIT &&
+        if (kind == key_kind::rgb && img.format != SPICE_BITMAP_FMT_24BIT && img.rows == nullptr &&
             img.stride == size_t{img.width} * 4 && std::endian::native == std::endian::little) {
             o = compress_keys(s, kind, rgb32_pixels{img.data}, units, o);
             continue;
@@ -443,7 +443,7 @@ std::optional<size_t> encode_alpha(const codec::image_view &rgba, std::vector<ui
 namespace detail {
 
 size_t packed_row_bytes(const codec::image_view &img, image_type type) noexcept {
-    if (img.data == nullptr || img.width == 0 || img.height == 0) return 0;
+    if (!img.has_pixels() || img.width == 0 || img.height == 0) return 0;
     // The decoder reads width, height and stride as C ints.
     if (img.width > 0x7fffffffu || img.height > 0x7fffffffu) return 0;
     uint64_t row = 0;     // bytes the header's stride says
@@ -504,7 +504,7 @@ bool gather_keys(const codec::image_view &img, key_kind kind, size_t row_units, 
     }
     if (src_row > img.stride) return false;
     for (size_t y = 0; y < img.height; ++y) {
-        const uint8_t *p = img.data + y * img.stride;
+        const uint8_t *p = img.row(y);
         switch (kind) {
         case key_kind::rgb:
             if (img.format == SPICE_BITMAP_FMT_24BIT) {
