@@ -94,6 +94,10 @@ fake_qxl::fake_qxl(SpiceServer *server, const qxl_config &config)
     _mem_size = _primary_bytes + align_up(config.heap_bytes, 4096);
     _mem = mmap(nullptr, _mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (_mem == MAP_FAILED) throw std::runtime_error("fake_qxl: cannot map guest memory");
+    // A guest's framebuffer is resident RAM (a real one is written at boot).
+    // Touch it now, so a server that renders into it only when a client
+    // first needs the picture is not charged the VM's own memory then.
+    std::memset(_mem, 0, _primary_bytes);
     _free.emplace(_primary_bytes, _mem_size - _primary_bytes);
 
     _iface.base.type = SPICE_INTERFACE_QXL;
