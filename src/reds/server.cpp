@@ -98,7 +98,11 @@ int server::init(const SpiceCoreInterface *core) {
             _host_shard.reset();
             return -1;
         }
-        const int rc = start_listeners();
+        int rc = 0;
+        {
+            const shard::entered here(*_control);
+            rc = start_listeners();
+        }
         _control->poll(); // submit the accept SQEs now
         return rc;
     }
@@ -686,8 +690,11 @@ session *server::find_session(uint32_t id) noexcept {
 void server::shutdown() {
     if (_control == nullptr) return;
     if (_host_shard) {
-        _stop.request_stop();
-        disconnect_all();
+        {
+            const shard::entered here(*_host_shard);
+            _stop.request_stop();
+            disconnect_all();
+        }
         // Drive the ring ourselves until every connection has wound down
         // (bounded: a wedged peer cannot hold the VMM's shutdown).
         for (int i = 0; i < 500 && _work.count() > 0; ++i) {

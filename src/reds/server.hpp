@@ -118,6 +118,9 @@ class server {
             // Host-driven, from the VMM's loop thread between two polls:
             // what `f` made runnable (a send, a wake-up) waits for the next
             // poll, so make the ring readable for the host loop to call one.
+            // The thread may drive other servers' shards too: this one is
+            // current while `f` runs.
+            const shard::entered here(*_control);
             if constexpr (std::is_void_v<decltype(f())>) {
                 f();
                 wake_host_loop();

@@ -75,6 +75,13 @@ shard::~shard() {
 
 shard *shard::current() noexcept { return t_current; }
 
+shard::entered::entered(shard &s) noexcept
+    : _before(t_current) {
+    t_current = &s;
+}
+
+shard::entered::~entered() { t_current = _before; }
+
 void shard::setup_ring() {
     // Flags in order of preference, each with its reason and fallback:
     // - SINGLE_ISSUER: only this thread submits, the kernel can skip locking.
@@ -228,6 +235,7 @@ void shard::run() {
 }
 
 void shard::poll() {
+    const entered here(*this); // the host thread may drive several shards
     ++_wakeups;
     _in_loop = true;
     bool busy = false;

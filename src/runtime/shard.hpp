@@ -62,8 +62,25 @@ class shard {
     shard(const shard &) = delete;
     shard &operator=(const shard &) = delete;
 
-    /// The shard owned by the calling thread, or nullptr.
+    /// The shard owned by the calling thread, or nullptr. A thread that
+    /// drives several host-driven shards (a VMM loop serving many servers)
+    /// has the one it is running: see entered.
     static shard *current() noexcept;
+
+    /// While alive, current() is this shard on the calling thread (its
+    /// owner); the one before comes back after. poll() enters its shard;
+    /// so must code that runs a host-driven shard's work inline from the
+    /// host's thread, when that thread owns several shards.
+    class entered {
+      public:
+        explicit entered(shard &s) noexcept;
+        ~entered();
+        entered(const entered &) = delete;
+        entered &operator=(const entered &) = delete;
+
+      private:
+        shard *_before;
+    };
 
     const std::string &name() const noexcept { return _opts.name; }
     const shard_features &features() const noexcept { return _features; }
