@@ -255,6 +255,7 @@ def one_run(a, lib_dir, workload, n, shared, procs):
         "pkt_min": (segs1 - segs0) * minute,
         "setup_b": sum(setup) / len(setup) if setup else 0,
         "setup_s": float(ready.get("setup_s", 0)),
+        "vm_pss_kib": s1.pss_kib / n,  # everything a VM's process holds, per VM
         "stream_frames": int(w.get("stream_frames", 0)),
     }
 
@@ -401,6 +402,17 @@ def main():
                         stopped = f"skipped: MemAvailable < {a.min_free_mib} MiB"
                         results[(name, wl, n)] = {"error": stopped}
                         continue
+                    # Memory for N VMs, from what each VM held at the last N
+                    # (x1.3), must fit: running out would bring the OOM killer.
+                    prev = [results[(name, wl, m)] for m in counts
+                            if m < n and "vm_pss_kib" in results.get((name, wl, m), {})]
+                    if prev:
+                        need_mib = n * prev[-1]["vm_pss_kib"] * 1.3 / 1024
+                        if need_mib > mem_available_mib() - a.min_free_mib:
+                            stopped = (f"skipped: N={n} needs ~{need_mib:.0f} MiB, "
+                                       f"{mem_available_mib()} MiB available")
+                            results[(name, wl, n)] = {"error": stopped}
+                            continue
                     print(f"[{time.monotonic() - t0:6.0f} s] {wl} {name} N={n}", file=sys.stderr)
                     try:
                         r = one_run(a, ldir, wl, n, shared, procs)
