@@ -45,6 +45,7 @@ stopped in `finally`.
 """
 
 import argparse
+import json
 import os
 import resource
 import shlex
@@ -333,9 +334,11 @@ def plot(path, results, libs, counts, workloads):
             xs = [n for n, _ in pts]
             style = "-o" if name.startswith("ours") else "--s"
             axes[0].plot(xs, [r["cpu_pct"] for _, r in pts], style, label=f"{name} {wl}")
-            axes[1].plot(xs, [r["rss_kib"] / 1024.0 for _, r in pts], style, label=f"{name} {wl}")
-    for ax, title in zip(axes, ("server CPU per session (% of a core)", "RSS per session (MiB)")):
+            axes[1].plot(xs, [max(r["pss_kib"], 1) / 1024.0 for _, r in pts], style,
+                         label=f"{name} {wl}")
+    for ax, title in zip(axes, ("CPU per session (% of a core)", "memory per session (PSS, MiB)")):
         ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=0.01 if ax is axes[0] else 0.1)
         ax.set_xlabel("sessions N")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
@@ -362,8 +365,18 @@ def main():
                     help="also run ringspice with all N VMs in one process")
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--min-free-mib", type=int, default=2048)
-    ap.add_argument("--plot", default="")
+    ap.add_argument("--plot", default="", help="write a PNG of CPU and memory per session "
+                    "against N (needs python3-matplotlib)")
+    ap.add_argument("--json", default="", help="also write every figure to this JSON file")
+    ap.add_argument("--replot", default="", help="only draw --plot from a --json file")
     a = ap.parse_args()
+    if a.replot:
+        with open(a.replot) as f:
+            saved = json.load(f)
+        results = {tuple(k.split("|")[:2]) + (int(k.split("|")[2]),): v
+                   for k, v in saved["results"].items()}
+        plot(a.plot or "vdi.png", results, saved["libs"], saved["counts"], saved["workloads"])
+        return
     lib_dir = a.lib_dir or os.path.join(a.build, "lib")
     a.driver = os.path.join(a.build, "bench/vdi/rs-vmdriver")
     a.load = os.path.join(a.build, "bench/vdi/rs-vdiload")
@@ -442,6 +455,12 @@ def main():
             best = max([n for n in counts if held(results.get((name, "office", n)), "office")],
                        default=0)
             print(f"office held at p99 <= 50 ms: {name} N = {best} (largest N tried that held)")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"command": sys.argv, "libs": libs, "counts": counts,
+                       "workloads": workloads, "lib_paths": lib_paths,
+                       "results": {f"{k[0]}|{k[1]}|{k[2]}": v for k, v in results.items()}},
+                      f, indent=1)
     if a.plot:
         plot(a.plot, results, libs, counts, workloads)
 
