@@ -23,12 +23,16 @@
 
 #include "fake_qxl.hpp"
 #include "glib_core.hpp"
+#include "spice_option_names.hpp"
 #include "workloads.hpp"
 
 namespace rs::bench::vdi {
 namespace {
 
 using demo::draw_op;
+using demo::image_compression_named;
+using demo::streaming_video_named;
+using demo::wan_named;
 
 struct options {
     int port = 5900;
@@ -44,34 +48,6 @@ struct options {
     uint64_t seed = 1;
     long heap_mb = 64;
 };
-
-/// SpiceImageCompression by the names QEMU's -spice image-compression= takes.
-std::optional<SpiceImageCompression> image_compression_named(const std::string &n) {
-    if (n == "off") return SPICE_IMAGE_COMPRESSION_OFF;
-    if (n == "auto_glz") return SPICE_IMAGE_COMPRESSION_AUTO_GLZ;
-    if (n == "auto_lz") return SPICE_IMAGE_COMPRESSION_AUTO_LZ;
-    if (n == "quic") return SPICE_IMAGE_COMPRESSION_QUIC;
-    if (n == "glz") return SPICE_IMAGE_COMPRESSION_GLZ;
-    if (n == "lz") return SPICE_IMAGE_COMPRESSION_LZ;
-    if (n == "lz4") return SPICE_IMAGE_COMPRESSION_LZ4;
-    return std::nullopt;
-}
-
-/// spice_wan_compression_t by QEMU's names (jpeg-/zlib-glz-wan-compression=).
-std::optional<spice_wan_compression_t> wan_named(const std::string &n) {
-    if (n == "auto") return SPICE_WAN_COMPRESSION_AUTO;
-    if (n == "never") return SPICE_WAN_COMPRESSION_NEVER;
-    if (n == "always") return SPICE_WAN_COMPRESSION_ALWAYS;
-    return std::nullopt;
-}
-
-/// SPICE_STREAM_VIDEO_* by QEMU's names for streaming-video=.
-std::optional<int> streaming_named(const std::string &n) {
-    if (n == "off") return SPICE_STREAM_VIDEO_OFF;
-    if (n == "all") return SPICE_STREAM_VIDEO_ALL;
-    if (n == "filter") return SPICE_STREAM_VIDEO_FILTER;
-    return std::nullopt;
-}
 
 void usage() {
     std::puts(
@@ -131,7 +107,7 @@ bool parse(int argc, char **argv, options &o) {
             o.zlib_glz = wan_named(v);
             ok = o.zlib_glz.has_value();
         } else if (a == "--streaming-video" && next()) {
-            o.streaming_video = streaming_named(v);
+            o.streaming_video = streaming_video_named(v);
             ok = o.streaming_video.has_value();
         } else if (a == "--seed" && next()) {
             o.seed = std::strtoull(v.c_str(), nullptr, 10);

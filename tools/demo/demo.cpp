@@ -21,9 +21,14 @@
 #include "desktop.hpp"
 #include "fake_qxl.hpp"
 #include "glib_core.hpp"
+#include "spice_option_names.hpp"
 #include "tone.hpp"
 
 namespace {
+
+using rs::demo::image_compression_named;
+using rs::demo::streaming_video_named;
+using rs::demo::wan_named;
 
 struct options {
     std::string addr = "127.0.0.1";
@@ -47,26 +52,6 @@ struct options {
     std::string zlib_glz;          // --zlib-glz auto|never|always
     double tone_hz = 440;          // --tone HZ (0: no sound card)
 };
-
-/// SpiceImageCompression by the names QEMU's -spice image-compression= takes.
-std::optional<SpiceImageCompression> image_compression_named(const std::string &n) {
-    if (n == "off") return SPICE_IMAGE_COMPRESSION_OFF;
-    if (n == "auto_glz") return SPICE_IMAGE_COMPRESSION_AUTO_GLZ;
-    if (n == "auto_lz") return SPICE_IMAGE_COMPRESSION_AUTO_LZ;
-    if (n == "quic") return SPICE_IMAGE_COMPRESSION_QUIC;
-    if (n == "glz") return SPICE_IMAGE_COMPRESSION_GLZ;
-    if (n == "lz") return SPICE_IMAGE_COMPRESSION_LZ;
-    if (n == "lz4") return SPICE_IMAGE_COMPRESSION_LZ4;
-    return std::nullopt;
-}
-
-/// spice_wan_compression_t by QEMU's names for jpeg-wan-compression= / zlib-glz-wan-compression=.
-std::optional<spice_wan_compression_t> wan_named(const std::string &n) {
-    if (n == "auto") return SPICE_WAN_COMPRESSION_AUTO;
-    if (n == "never") return SPICE_WAN_COMPRESSION_NEVER;
-    if (n == "always") return SPICE_WAN_COMPRESSION_ALWAYS;
-    return std::nullopt;
-}
 
 void usage() {
     std::puts(
@@ -136,8 +121,7 @@ bool parse(int argc, char **argv, options &o) {
             o.dump_primary = v;
         } else if (a == "--video") {
             o.video = true;
-        } else if (a == "--streaming-video" && next(v) &&
-                   (v == "off" || v == "all" || v == "filter")) {
+        } else if (a == "--streaming-video" && next(v) && streaming_video_named(v)) {
             o.streaming_video = v;
         } else if (a == "--photo") {
             o.photo = true;
@@ -419,10 +403,7 @@ int main(int argc, char **argv) {
         spice_server_set_image_compression(server, *image_compression_named(opt.image_compression));
     if (!opt.jpeg.empty()) spice_server_set_jpeg_compression(server, *wan_named(opt.jpeg));
     if (!opt.streaming_video.empty())
-        spice_server_set_streaming_video(
-            server, opt.streaming_video == "off"   ? SPICE_STREAM_VIDEO_OFF
-                    : opt.streaming_video == "all" ? SPICE_STREAM_VIDEO_ALL
-                                                   : SPICE_STREAM_VIDEO_FILTER);
+        spice_server_set_streaming_video(server, *streaming_video_named(opt.streaming_video));
     if (!opt.zlib_glz.empty())
         spice_server_set_zlib_glz_compression(server, *wan_named(opt.zlib_glz));
     if (spice_server_init(server, core.interface()) != 0) {
