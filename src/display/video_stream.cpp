@@ -23,9 +23,11 @@ const draw::bitmap *bitmap_of(const draw::copy &c) noexcept {
     return std::get_if<draw::bitmap>(&c.src->payload);
 }
 
-/// The source area of `op` as an image_view over `flat` (or the bitmap's
-/// own memory when it is one span). nullopt when it does not fit.
-std::optional<codec::image_view> source_view(const draw::copy &op, std::vector<uint8_t> &flat) {
+/// The source area of `op` as an image_view: over the bitmap's own memory
+/// when it is one span, else a pointer per row into the guest chunks (see
+/// chunk_rows; `rows` and `spill` hold them). nullopt when it does not fit.
+std::optional<codec::image_view>
+source_view(const draw::copy &op, std::vector<const uint8_t *> &rows, std::vector<uint8_t> &spill) {
     const draw::bitmap *b = bitmap_of(op);
     if (b == nullptr) return std::nullopt;
     const uint32_t bpp = codec::rgb_bytes_per_pixel(b->format);
@@ -33,19 +35,7 @@ std::optional<codec::image_view> source_view(const draw::copy &op, std::vector<u
     if (bpp == 0 || a.empty() || a.left < 0 || a.top < 0 ||
         static_cast<uint32_t>(a.right) > b->width || static_cast<uint32_t>(a.bottom) > b->height)
         return std::nullopt;
-    const uint64_t need = static_cast<uint64_t>(b->stride) * b->height;
-    if (b->stride < static_cast<uint64_t>(b->width) * bpp || b->data.size() < need)
-        return std::nullopt;
-    const uint8_t *base = nullptr;
-    if (b->data.contiguous() && !b->data.parts.empty()) {
-        base = b->data.parts.front().data();
-    } else {
-        flat.clear();
-        flat.reserve(static_cast<size_t>(need));
-        for (const auto &p : b->data.parts)
-            flat.insert(flat.end(), p.begin(), p.end());
-        base = flat.data();
-    }
+    if (b->stride < static_cast<uint64_t>(b->width) * bpp) return std::nullopt;
     codec::image_view v;
     v.width = static_cast<uint32_t>(a.width());
     v.height = static_cast<uint32_t>(a.height());
@@ -55,7 +45,16 @@ std::optional<codec::image_view> source_view(const draw::copy &op, std::vector<u
     // Visual row y is memory row y (top-down) or height-1-y (bottom-up).
     const uint64_t first_row =
         v.top_down ? static_cast<uint64_t>(a.top) : b->height - static_cast<uint64_t>(a.bottom);
-    v.data = base + first_row * b->stride + static_cast<uint64_t>(a.left) * bpp;
+    const uint64_t offset = static_cast<uint64_t>(a.left) * bpp;
+    if (b->data.contiguous() && !b->data.parts.empty()) {
+        if (b->data.size() < static_cast<uint64_t>(b->stride) * b->height) return std::nullopt;
+        v.data = b->data.parts.front().data() + first_row * b->stride + offset;
+        return v;
+    }
+    if (!chunk_rows(b->data, b->stride, first_row, v.height, offset, size_t{v.width} * bpp, rows,
+                    spill))
+        return std::nullopt;
+    v.rows = rows.data();
     return v;
 }
 
@@ -76,45 +75,12 @@ bool video_streams::candidate(const draw::drawable &d, uint32_t primary) noexcep
            !d.bbox.empty();
 }
 
-namespace {
-
-/// The classifier's input for a copy whose bitmap is in several guest
-/// chunks: a pointer per row of the source area (memory order), in place
-/// (see chunk_rows). False when the geometry does not fit the bitmap.
-bool source_rows(const draw::copy &op, std::vector<const uint8_t *> &rows,
-                 std::vector<uint8_t> &spill) {
-    const draw::bitmap *b = bitmap_of(op);
-    if (b == nullptr) return false;
-    const uint32_t bpp = codec::rgb_bytes_per_pixel(b->format);
-    const draw::rect &a = op.src_area;
-    if (bpp == 0 || a.empty() || a.left < 0 || a.top < 0 ||
-        static_cast<uint32_t>(a.right) > b->width || static_cast<uint32_t>(a.bottom) > b->height)
-        return false;
-    if (b->stride < static_cast<uint64_t>(b->width) * bpp) return false;
-    const bool top_down = (b->flags & SPICE_BITMAP_FLAGS_TOP_DOWN) != 0;
-    const uint64_t first_row =
-        top_down ? static_cast<uint64_t>(a.top) : b->height - static_cast<uint64_t>(a.bottom);
-    return chunk_rows(b->data, b->stride, first_row, static_cast<size_t>(a.height()),
-                      static_cast<size_t>(a.left) * bpp, static_cast<size_t>(a.width()) * bpp, rows,
-                      spill);
-}
-
-} // namespace
-
 bool video_streams::gradual(const draw::drawable &d) const noexcept {
     // Under ALL the reference leaves graduality invalid, which counts as
     // gradual; under FILTER text and UI (low) do not.
     if (_mode != SPICE_STREAM_VIDEO_FILTER) return true;
-    const draw::copy &op = *copy_of(d);
-    const draw::bitmap *b = bitmap_of(op);
-    if (b != nullptr && !b->data.contiguous()) {
-        // Classify the rows where the guest put them (a 1080p frame in
-        // chunks would otherwise be copied whole for a few samples).
-        if (!source_rows(op, _rows, _flat)) return true;
-        return image_class::classify_rows(b->format, static_cast<uint32_t>(op.src_area.width()),
-                                          _rows, b->stride) != image_class::gradual::low;
-    }
-    auto v = source_view(op, _flat);
+    // A chunked frame is classified where the guest put it, not copied.
+    auto v = source_view(*copy_of(d), _rows, _spill);
     if (!v) return true;
     return image_class::classify(*v) != image_class::gradual::low;
 }
@@ -283,10 +249,10 @@ std::vector<draw::rect> clip_after_cover(const video_streams::stream &s, const d
 
 std::optional<size_t> encode_video_frame(const draw::copy &op, int quality,
                                          std::vector<uint8_t> &out) {
-    // One buffer per display shard thread for chunked frames, kept between
-    // frames (fresh pages for every 1080p frame cost as much as the copy).
-    thread_local std::vector<uint8_t> flat;
-    auto v = source_view(op, flat);
+    // A chunked frame is encoded where the guest put it (row pointers).
+    std::vector<const uint8_t *> rows;
+    std::vector<uint8_t> spill;
+    auto v = source_view(op, rows, spill);
     if (!v) return std::nullopt;
     return jpeg::encode(*v, quality, out);
 }

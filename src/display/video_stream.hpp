@@ -133,8 +133,8 @@ class video_streams {
     uint64_t _dropped = 0;
     /// The classifier's view of a chunked candidate (row pointers, and the
     /// rows that straddle chunks), kept between frames.
-    mutable std::vector<uint8_t> _flat;
     mutable std::vector<const uint8_t *> _rows;
+    mutable std::vector<uint8_t> _spill;
 };
 
 /// The JPEG of a candidate's source area, rows top first (so the stream is

@@ -129,16 +129,16 @@ gradual classify(const codec::image_view &img) noexcept {
 
 gradual classify_rows(uint8_t format, uint32_t width, std::span<const uint8_t *const> rows,
                       size_t stride) noexcept {
-    const uint32_t bpp = codec::rgb_bytes_per_pixel(format);
-    const auto height = static_cast<uint32_t>(rows.size());
-    if (bpp == 0 || rows.size() != height) return gradual::invalid;
-    if (width < min_dimension || height < min_dimension) return gradual::invalid;
-    if (uint64_t{height} * stride < min_bytes) return gradual::invalid;
-    if (uint64_t{width} * bpp > stride) return gradual::invalid;
+    if (rows.size() > UINT32_MAX) return gradual::invalid;
     for (const uint8_t *r : rows)
         if (r == nullptr) return gradual::invalid;
-    return verdict(format,
-                   score_format(format, width, height, [&](uint32_t y) { return rows[y]; }));
+    codec::image_view v;
+    v.width = width;
+    v.height = static_cast<uint32_t>(rows.size());
+    v.stride = stride;
+    v.format = format;
+    v.rows = rows.data();
+    return classify(v);
 }
 
 namespace {
