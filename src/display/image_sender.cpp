@@ -270,9 +270,8 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
     if (bytes < min_size_to_compress || bmp.width == 0 || bmp.height == 0) return false;
     if (bmp.data.size() < bytes) return false; // the parser guarantees it; be safe
     // The pixels: in place when the guest gave one buffer; a bitmap in
-    // several chunks is walked by row pointers (LZ, GLZ, JPEG and the
-    // classifier; LZ4 reads the chunks itself) and copied into one buffer
-    // only for QUIC, which needs it so.
+    // several chunks is walked by row pointers (every codec but LZ4, which
+    // reads the chunks itself), never copied into one buffer first.
     codec::image_view view{.data = nullptr,
                            .width = bmp.width,
                            .height = bmp.height,
@@ -290,18 +289,6 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
             return false;
         view.rows = _rows.data();
     }
-    auto flatten = [&] {
-        if (view.data != nullptr) return;
-        _flat.clear();
-        _flat.reserve(bytes);
-        for (const auto &part : bmp.data.parts) {
-            const size_t take = std::min<size_t>(part.size(), bytes - _flat.size());
-            _flat.insert(_flat.end(), part.begin(), part.begin() + static_cast<ptrdiff_t>(take));
-            if (_flat.size() == bytes) break;
-        }
-        view.data = _flat.data();
-        view.rows = nullptr;
-    };
     const SpiceImageCompression wanted = effective_compression();
 
     // Which codec, as the reference's get_compression_for_bitmap decides.
@@ -362,7 +349,6 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
             }
             out.clear();
         }
-        flatten();
         if (quic::encode(view, out)) return done(SPICE_IMAGE_TYPE_QUIC, false);
         return false;
     case SPICE_IMAGE_COMPRESSION_GLZ: {

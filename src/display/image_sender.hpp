@@ -109,15 +109,13 @@ class image_sender {
     bool _shares_caches;
     std::optional<uint8_t> _preferred; // from the client
     bool _have_init = false;
-    bool _glz_lost = false;
-    bool _whole_picture = false; // the drawable being prepared is a whole-surface picture //
-                                 // forget_client_state() ended GLZ on this channel
+    bool _glz_lost = false;      // forget_client_state() ended GLZ on this channel
+    bool _whole_picture = false; // the drawable being prepared is a whole-surface picture
     image_cache _pixmaps;
     image_cache _palettes;
     std::unique_ptr<glz::glz_dictionary> _glz;
     std::vector<planned> _plans;
     std::deque<std::vector<uint8_t>> _buffers; // encoded bytes the plans borrow
-    std::vector<uint8_t> _flat;                // a chunked bitmap made contiguous (QUIC)
     std::vector<const uint8_t *> _rows;        // a chunked bitmap's rows, in place
     std::vector<uint8_t> _row_spill;           // its rows that straddle two chunks
     std::array<uint64_t, 256> _sent{};

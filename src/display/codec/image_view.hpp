@@ -28,8 +28,7 @@ struct image_view {
     uint64_t palette_unique = 0; ///< the palette's id for the palette cache
     /// When not null, row r starts at rows[r] instead (a bitmap in guest
     /// chunks, see display/bitmap_rows.hpp) and `data` is unused. Encoders
-    /// that need one buffer (QUIC, LZ's direct RGB32 matcher) refuse or
-    /// gather such a view.
+    /// that need one buffer (LZ's direct RGB32 matcher) gather such a view.
     const uint8_t *const *rows = nullptr;
 
     const uint8_t *row(size_t r) const noexcept {

@@ -563,12 +563,23 @@ template <class L> constexpr size_t row_bound(uint32_t width) {
 /// No second group (every type but rgba).
 struct no_layout {};
 
+/// The image's rows from the top one down: in one buffer (walked by a
+/// signed step) or by the view's row pointers (a bitmap in guest chunks).
+struct top_down_rows {
+    const codec::image_view &img;
+    const uint8_t *top;
+    ptrdiff_t step;
+    const uint8_t *operator()(uint32_t y) const noexcept {
+        if (img.rows != nullptr) return img.rows[img.top_down ? y : img.height - 1 - y];
+        return top + step * static_cast<ptrdiff_t>(y);
+    }
+};
+
 /// Codes every row, top row first, with one group (or two, coded one after
 /// the other on each row, for rgba's colour and alpha, which share the
 /// prediction and context rows in different lanes).
 template <class A, class B = no_layout>
-void code_rows(const uint8_t *top, ptrdiff_t step, uint32_t width, uint32_t height, sink &s,
-               bit_writer &w) {
+void code_rows(const top_down_rows &rows, uint32_t width, uint32_t height, sink &s, bit_writer &w) {
     constexpr bool two = !std::is_same_v<B, no_layout>;
     constexpr size_t lanes = A::lanes;
     // The prediction errors of the current row, then the context row with
@@ -587,14 +598,14 @@ void code_rows(const uint8_t *top, ptrdiff_t step, uint32_t width, uint32_t heig
     size_t bound = row_bound<A>(width);
     if constexpr (two) bound += row_bound<B>(width);
 
-    const uint8_t *cur = top;
+    const uint8_t *cur = rows(0);
     s.ensure_room(w, bound);
     predict_row<A, true>(cur, nullptr, width, vals);
     a.template row<true>(nullptr, cur, vals, width, w);
     if constexpr (two) b->template row<true>(nullptr, cur, vals, width, w);
     for (uint32_t y = 1; y < height; ++y) {
         const uint8_t *prev = cur;
-        cur += step;
+        cur = rows(y);
         s.ensure_room(w, bound);
         predict_row<A, false>(cur, prev, width, vals);
         a.template row<false>(prev, cur, vals, width, w);
@@ -638,7 +649,7 @@ image_type type_for_format(uint8_t bitmap_format) noexcept {
 std::optional<size_t> encode_as(image_type type, const codec::image_view &img,
                                 std::vector<uint8_t> &out) {
     const uint32_t bpp = bytes_per_pixel(type);
-    if (bpp == 0 || img.data == nullptr || img.width == 0 || img.height == 0) return std::nullopt;
+    if (bpp == 0 || !img.has_pixels() || img.width == 0 || img.height == 0) return std::nullopt;
     constexpr uint32_t max_side = 0x7fffffff; // the header's sizes are C ints to the client
     if (img.width > max_side || img.height > max_side ||
         uint64_t{img.width} * img.height > max_image_pixels)
@@ -647,11 +658,10 @@ std::optional<size_t> encode_as(image_type type, const codec::image_view &img,
     if (img.stride > static_cast<size_t>(PTRDIFF_MAX) / img.height) return std::nullopt;
 
     const ptrdiff_t stride = static_cast<ptrdiff_t>(img.stride);
-    const uint8_t *top = img.data;
-    ptrdiff_t step = stride;
-    if (!img.top_down) { // the top row is the last in memory
-        top += stride * static_cast<ptrdiff_t>(img.height - 1);
-        step = -stride;
+    top_down_rows rows{img, img.data, stride};
+    if (img.rows == nullptr && !img.top_down) { // the top row is the last in memory
+        rows.top += stride * static_cast<ptrdiff_t>(img.height - 1);
+        rows.step = -stride;
     }
 
     sink s(out);
@@ -663,19 +673,19 @@ std::optional<size_t> encode_as(image_type type, const codec::image_view &img,
 
     switch (type) {
     case image_type::gray:
-        code_rows<layout_gray>(top, step, img.width, img.height, s, w);
+        code_rows<layout_gray>(rows, img.width, img.height, s, w);
         break;
     case image_type::rgb16:
-        code_rows<layout_rgb16>(top, step, img.width, img.height, s, w);
+        code_rows<layout_rgb16>(rows, img.width, img.height, s, w);
         break;
     case image_type::rgb24:
-        code_rows<layout_rgb24>(top, step, img.width, img.height, s, w);
+        code_rows<layout_rgb24>(rows, img.width, img.height, s, w);
         break;
     case image_type::rgb32:
-        code_rows<layout_rgb32>(top, step, img.width, img.height, s, w);
+        code_rows<layout_rgb32>(rows, img.width, img.height, s, w);
         break;
     case image_type::rgba:
-        code_rows<layout_rgb32, layout_alpha>(top, step, img.width, img.height, s, w);
+        code_rows<layout_rgb32, layout_alpha>(rows, img.width, img.height, s, w);
         break;
     default:
         break;
