@@ -454,9 +454,9 @@ TEST_F(sound_channel_test, opus_record_data_is_decoded) {
     opus_encoder_destroy(enc);
     const auto got = vmm_record(packets * 480);
     ASSERT_EQ(got.size(), size_t{packets} * 480);
-    std::vector<int16_t> pcm(got.size() * 2);
-    std::memcpy(pcm.data(), got.data(), got.size() * 4);
-    pcm.erase(pcm.begin(), pcm.begin() + 480 * 2 * 5); // past the codec's start
+    constexpr size_t skip = 480 * 5; // frames past the codec's start
+    std::vector<int16_t> pcm((got.size() - skip) * 2);
+    std::memcpy(pcm.data(), got.data() + skip, pcm.size() * sizeof(int16_t));
     EXPECT_NEAR(frequency(pcm, 48000), 440.0, 15.0);
 }
 
