@@ -297,6 +297,8 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
                                        [&link_stop] { link_stop.request_stop(); });
     const auto st = link_stop.get_token();
 
+    // Where the handshake is, for the log line when the watchdog cuts it.
+    const char *stage = "TLS handshake";
     std::unique_ptr<stream> s;
     if (tls) {
         auto t = co_await tls_stream::accept(std::move(fd), _tls, {}, st);
@@ -325,6 +327,7 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
 
     do {
         if (!s) break;
+        stage = "link header";
         // The magic first: a wrong one is answered after its 4 bytes, as the
         // reference does, not after a whole header the peer may never send.
         std::array<uint8_t, link::header_size> hdr{};
@@ -345,17 +348,14 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
             break;
         }
         if (r) r = co_await s->read_exact(hdr_bytes.subspan(link::magic_size), st);
-        if (!r) {
-            if (r.error() == errc::cancelled)
-                RS_LOG_RATELIMITED("link", "link handshake timed out");
-            break;
-        }
+        if (!r) break;
         auto h = link::parse_header(hdr);
         if (!h) {
             co_await fail(h.error());
             break;
         }
         std::vector<uint8_t> body(h->size);
+        stage = "link message";
         r = co_await s->read_exact(std::as_writable_bytes(std::span(body)), st);
         if (!r) break;
         auto m = link::parse_message(body);
@@ -418,6 +418,7 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
                 if (c.type == type && c.id == m->channel_id) chan = c.channel_caps;
         }
         link::encode_reply(w, key->public_key_der(), common, chan);
+        stage = "link reply";
         if (!(co_await s->write_all(as_bytes_of(out), st))) break;
         out.clear();
 
@@ -425,6 +426,7 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
         link::auth_method method = link::auth_method::spice_ticket;
         if (*step == link::auth_step::read_mechanism) {
             std::array<uint8_t, link::auth_mechanism_size> mech{};
+            stage = "auth mechanism";
             r = co_await s->read_exact(std::as_writable_bytes(std::span(mech)), st);
             if (!r) break;
             auto mv = link::parse_auth_mechanism(mech);
@@ -436,6 +438,7 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
             method = *chosen;
         }
         if (method == link::auth_method::sasl) {
+            stage = "SASL exchange";
             auto settings = sasl_settings::for_stream(*s, _config.sasl_appname());
             auto sr = co_await sasl_authenticate(*s, settings, st);
             if (!sr) {
@@ -451,6 +454,7 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
             }
         } else {
             std::array<uint8_t, link::encrypted_ticket_size> ticket{};
+            stage = "ticket";
             r = co_await s->read_exact(std::as_writable_bytes(std::span(ticket)), st);
             if (!r) break;
             // A ticket that does not decrypt is refused even without auth, as
@@ -482,6 +486,9 @@ task<void> server::serve_connection(fd_handle fd, bool tls, bool skip_auth) {
     } while (false);
     done_linking();
     watchdog_cancel.request_stop();
+    if (!linked && link_stop.stop_requested() && !_stop.stop_requested())
+        RS_LOG_RATELIMITED("link", "link handshake timed out after {} ms at the {}",
+                           _link_timeout.count(), stage);
 
     if (linked && s) {
         channel_link cl{.connection_id = linked->connection_id,
