@@ -38,6 +38,7 @@ class shard::wake_reader final : public completion {
         if (!_s._closing) arm();
     }
     bool take_woken() noexcept { return std::exchange(_woken, false); }
+    bool woken() const noexcept { return _woken; }
 
   private:
     shard &_s;
@@ -238,18 +239,23 @@ void shard::poll() {
     const entered here(*this); // the host thread may drive several shards
     ++_wakeups;
     _in_loop = true;
-    bool busy = false;
     for (int round = 0; round < 64; ++round) {
-        busy = run_ready();
+        const bool busy = run_ready();
         io_uring_submit(&_ring);
         const size_t reaped = reap();
         if (!busy && reaped == 0) break;
     }
     io_uring_submit(&_ring);
     _in_loop = false;
-    // Work left after the bounded rounds: nudge our own fd so the host loop
-    // calls again soon instead of us holding its thread.
-    if (busy && !_wake_pending.exchange(true)) {
+    // Work left after the bounded rounds — what run_ready left, or what the
+    // last round's completions woke (a coroutine, or posted messages): nudge
+    // our own fd so the host loop calls again soon instead of us holding its
+    // thread. Nothing else would: the completions are reaped, so the ring
+    // is not readable. Written even when a wake-up is pending: its
+    // completion may be among those just reaped.
+    const bool left = !_ready.empty() || !_local.empty() || _wake->woken();
+    if (left) {
+        _wake_pending.store(true);
         const uint64_t one = 1;
         [[maybe_unused]] const ssize_t n = ::write(_wake_fd, &one, sizeof(one));
     }

@@ -7,9 +7,11 @@
 
 #include <glib-unix.h>
 #include <glib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "runtime/cross_shard.hpp"
 #include "runtime/io.hpp"
@@ -90,6 +92,37 @@ TEST(HostDriven, TimersAndSocketsProgressUnderAGlibLoop) {
     EXPECT_FALSE(host.timed_out);
     EXPECT_EQ(got, "ping");
     EXPECT_TRUE(ran_on_loop_thread);
+}
+
+TEST(HostDriven, WorkLeftAfterTheBoundedRoundsIsPolledAgain) {
+    // Each recv completes as it is submitted (the bytes are there), so
+    // every poll() round resumes the reader once and reaps one completion:
+    // far more rounds than one poll() runs. The reader resumed by the last
+    // round's completion must get another poll() although nothing more
+    // happens on the ring (CI once stalled a link until a timer fired).
+    rs::shard s(rs::shard_options{.name = "control", .entries = 64, .host_driven = true});
+    glib_host host(s);
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    rs::fd_handle a(fds[0]), b(fds[1]);
+    constexpr size_t bytes = 1000;
+    const std::vector<char> data(bytes, 'x');
+    ASSERT_EQ(::write(a.get(), data.data(), data.size()), static_cast<ssize_t>(bytes));
+    size_t got = 0;
+    s.post([&] {
+        rs::spawn([](int fd, size_t &n, glib_host &h) -> task<void> {
+            std::array<std::byte, 1> one{};
+            while (n < bytes) {
+                auto r = co_await rs::recv(fd, one);
+                if (!r || *r == 0) break;
+                ++n;
+            }
+            h.quit();
+        }(b.get(), got, host));
+    });
+    host.run();
+    EXPECT_FALSE(host.timed_out) << "stalled after " << got << " bytes";
+    EXPECT_EQ(got, bytes);
 }
 
 TEST(HostDriven, PostsFromForeignThreadsWakeTheHostLoop) {
