@@ -75,6 +75,14 @@ class channel_client {
     std::optional<std::chrono::microseconds> latency() const noexcept { return _latency; }
     uint64_t bytes_sent() const noexcept { return _bytes_sent; }
     uint64_t messages_sent() const noexcept { return _messages_sent; }
+    /// The serial of the last message queued: the client numbers the
+    /// messages it receives 1, 2, … (with the mini header it counts them),
+    /// and SPICE_MSG_WAIT_FOR_CHANNELS names a message of another channel
+    /// by that number.
+    uint64_t queued_serial() const noexcept { return _serial; }
+    /// The serial of the last message handed to the socket: the client gets
+    /// every message up to it even if the queue is dropped later.
+    uint64_t sent_serial() const noexcept { return _serial - _queue.size(); }
 
     /// Marshals `m` (a struct with `type` and `encode(wire::writer&)`) and
     /// queues it. False (and the channel stops) when the queue limit is hit.
@@ -106,10 +114,15 @@ class channel_client {
     /// Bytes marshalled but not yet handed to the socket.
     size_t queued_bytes() const noexcept { return _queued_bytes; }
     /// Drops every message not yet handed to the socket (a display client
-    /// that fell behind replaces them with the current picture).
-    void clear_queue() noexcept {
+    /// that fell behind replaces them with the current picture); the serial
+    /// goes back with them, so the next message gets the number the client
+    /// will count for it. Returns how many were dropped.
+    size_t clear_queue() noexcept {
+        const size_t n = _queue.size();
+        _serial -= n;
         _queue.clear();
         _queued_bytes = 0;
+        return n;
     }
 
   private:
