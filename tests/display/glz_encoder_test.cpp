@@ -121,6 +121,34 @@ TEST(GlzEncoder, ARepeatedImageRefersToTheEarlierOne) {
     }
 }
 
+TEST(GlzEncoder, ExcludedImagesAreNeverReferredTo) {
+    // Another display channel's image that may never reach the client: a
+    // payload that must not refer to it decodes in a window without it.
+    glz_dictionary dict(client_window);
+    glz_window full, without_0;
+    const auto other = make_image(SPICE_BITMAP_FMT_32BIT, 160, 100, pattern::noise, true, 0, 5);
+    const auto mine = make_image(SPICE_BITMAP_FMT_32BIT, 160, 100, pattern::noise, true, 0, 6);
+    bytes a, b, c;
+    ASSERT_TRUE(rs::glz::glz_encode(dict, other.view, a).has_value());
+    ASSERT_TRUE(rs::glz::glz_encode(dict, mine.view, b).has_value());
+    ASSERT_EQ(decode_and_compare(full, other, a, 0), "");
+    ASSERT_EQ(decode_and_compare(full, mine, b, 1), "");
+    ASSERT_EQ(decode_and_compare(without_0, mine, b, 1), "");
+
+    // Image 0's pixels again, with image 0 excluded: no reference to it.
+    const std::vector<uint64_t> excluded{0};
+    ASSERT_TRUE(rs::glz::glz_encode(dict, other.view, c, excluded).has_value());
+    EXPECT_EQ(decode_and_compare(without_0, other, c, 2), "");
+    EXPECT_EQ(decode_and_compare(full, other, c, 2), "");
+    EXPECT_GT(c.size(), a.size() / 2) << "noise found nowhere but in image 0 cannot shrink";
+
+    // Not excluded, the same pixels are one long reference to image 0.
+    bytes d;
+    ASSERT_TRUE(rs::glz::glz_encode(dict, other.view, d).has_value());
+    EXPECT_EQ(decode_and_compare(full, other, d, 3), "");
+    EXPECT_LT(d.size() * 20, a.size());
+}
+
 TEST(GlzEncoder, Rgb24AndRgb32ShareTheWindowButRgb16DoesNot) {
     glz_dictionary dict(client_window);
     glz_window window;

@@ -205,6 +205,7 @@ struct dict_finder {
     uint64_t oldest; // running position of the window's first pixel
     uint64_t id;
     uint8_t kind;
+    std::span<const uint64_t> excluded; // sorted ids not to refer to
 
     std::optional<candidate> lookup(size_t i, uint32_t h) const {
         const auto &sl = table[h >> (32 - hash_bits)];
@@ -223,6 +224,8 @@ struct dict_finder {
         --it;
         const uint64_t off = pos - it->start;
         if (it->kind != kind || off >= it->count) return std::nullopt;
+        if (!excluded.empty() && std::binary_search(excluded.begin(), excluded.end(), it->id))
+            return std::nullopt;
         const uint64_t dist = id - it->id;
         if (dist == 0 || dist > max_image_dist || off > max_pixel_field) return std::nullopt;
         return candidate{it->keys.get() + off,
@@ -315,7 +318,7 @@ void glz_dictionary::reset() {
 }
 
 std::optional<size_t> glz_encode(glz_dictionary &d, const codec::image_view &img,
-                                 std::vector<uint8_t> &out) {
+                                 std::vector<uint8_t> &out, std::span<const uint64_t> excluded) {
     const auto type = lz::type_for(img.format);
     if (!type) return std::nullopt;
     uint8_t kind_class = 0; // images refer only to images of the same class
@@ -403,8 +406,8 @@ std::optional<size_t> glz_encode(glz_dictionary &d, const codec::image_view &img
     be32(static_cast<uint32_t>(head_dist));
 
     if (d.table_.empty()) d.table_.resize(size_t{1} << hash_bits);
-    dict_finder colour{d.table_, d.window_, im.keys.get(), count,
-                       im.start, oldest,    im.id,         kind_class};
+    dict_finder colour{d.table_, d.window_, im.keys.get(), count,   im.start,
+                       oldest,   im.id,     kind_class,    excluded};
     if (kind == key_kind::rgb16)
         o = glz_pass<key_kind::rgb16>(im.keys.get(), count, o, colour);
     else

@@ -53,8 +53,11 @@ struct dict_finder;
 /// appended, or nullopt with `out` and `dict` unchanged when the format is
 /// not an RGB one, the image is empty, a row is wider than the stride, or the
 /// image has as many pixels as the window or more (send it another way).
+/// `excluded` (sorted) names images of the window the payload must not refer
+/// to: another display channel's, whose message may never reach the client.
 std::optional<size_t> glz_encode(glz_dictionary &dict, const codec::image_view &img,
-                                 std::vector<uint8_t> &out);
+                                 std::vector<uint8_t> &out,
+                                 std::span<const uint64_t> excluded = {});
 
 /// Deflates a GLZ payload (zlib format, what spice-gtk inflates) at `level`
 /// (1–9) and appends the deflated bytes: ZlibGlzRGBData's `data`. The
@@ -76,7 +79,8 @@ std::optional<size_t> zlib_wrap(std::span<const uint8_t> glz, int level, std::ve
 /// window expects. spice-gtk keeps one window per session, shared by all its
 /// display channels: two dictionaries feeding one session would reuse ids.
 ///
-/// Owned by one display channel client and used only on its display shard;
+/// Owned by the client's client_caches (all its display channels, on one
+/// display shard) and used only on that shard;
 /// not thread-safe. Memory is bounded: 4 bytes per pixel of the window
 /// (window_pixels() ≤ max_window_pixels, 16 MiB by default), as much again at
 /// most for one spare buffer kept from an evicted image, and a 1 MiB hash
@@ -115,7 +119,7 @@ class glz_dictionary {
 
   private:
     friend std::optional<size_t> glz_encode(glz_dictionary &, const codec::image_view &,
-                                            std::vector<uint8_t> &);
+                                            std::vector<uint8_t> &, std::span<const uint64_t>);
     friend struct dict_finder;
 
     /// One image in the window: its colour keys (lz::detail::key_kind rgb or
