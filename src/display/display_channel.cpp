@@ -51,8 +51,8 @@ display_channel_client::display_channel_client(qxl_device &dev, std::unique_ptr<
     , _dev(dev)
     , _lz4(this->link().channel_caps.has(SPICE_DISPLAY_CAP_LZ4_COMPRESSION))
     // The client has one pixmap cache and one GLZ window for all its
-    // display channels; display 0 fills them.
-    , _images(images, _lz4, this->link().id == 0)
+    // display channels: they join them at INIT (client_caches).
+    , _images(images, _lz4, this->link().id)
     // As the reference decides (dcc_create_video_encoder): a client without
     // MULTI_CODEC decodes MJPEG; one with it says so with CODEC_MJPEG.
     , _video(images.streaming_video,
@@ -211,7 +211,13 @@ void display_channel_client::on_drawable(const draw::drawable &d) {
         // current picture, which the canvas already holds.
         RS_LOG_DEBUG("display", "client {} behind by {} bytes; resending the current picture",
                      link().connection_id, queued_bytes());
-        clear_queue();
+        const size_t dropped = clear_queue();
+        // Other channels may have queued waits for the dropped serials:
+        // empty WAIT_FOR_CHANNELS take their numbers, so the client counts
+        // on as those waits expect.
+        if (_images.caches_shared())
+            for (size_t i = 0; i < dropped; ++i)
+                send(msg::wait_for_channels{});
         forget_client_caches();
         // The dropped queue may have held the MARK: the client gets one
         // after this picture in any case (a second MARK is harmless).
@@ -237,11 +243,13 @@ void display_channel_client::send_drawable(const draw::drawable &d) {
 
 void display_channel_client::send_now(const draw::drawable &d, image_sender::lossy_use use) {
     const auto inv = _images.prepare(d, use);
+    if (!inv.waits.empty()) send(msg::wait_for_channels{.waits = inv.waits});
     if (!inv.pixmaps.empty()) send(msg::display_inval_list{.resources = inv.pixmaps});
     for (uint64_t id : inv.palettes)
         send(msg::display_inval_palette{.id = id});
     const image_encoder enc = _images.encoder();
     send_with(draw_message_type(d.op), [&](wire::writer &w) { encode_draw(w, d, enc); });
+    _images.commit(queued_serial());
     // Where the client now holds lossy pixels. A lossless drawing that
     // writes its whole bbox from exact inputs leaves exact pixels there.
     const bool exact_bbox =
@@ -405,14 +413,18 @@ void display_channel_client::resend_lossless_under(const draw::drawable &d) {
 }
 
 void display_channel_client::forget_client_caches() {
-    _images.forget_client_state();
+    const auto waits = _images.forget_client_state();
+    // INVAL_ALL_PALETTES carries no waits of its own: one WAIT covers both.
+    if (!waits.empty()) send(msg::wait_for_channels{.waits = waits});
     send(msg::display_inval_all_pixmaps{});
     send(msg::display_inval_all_palettes{});
+    _images.reset_sent(queued_serial());
 }
 
 void display_channel_client::on_reset_image_cache() {
-    _images.reset_pixmap_cache();
-    send(msg::display_inval_all_pixmaps{});
+    const auto waits = _images.reset_pixmap_cache();
+    send(msg::display_inval_all_pixmaps{.waits = waits});
+    _images.reset_sent(queued_serial());
 }
 
 void display_channel_client::on_monitors_config(std::span<const monitor_head> heads,
@@ -432,7 +444,7 @@ task<result<void>> display_channel_client::handle_message(uint16_t type,
         RS_LOG_DEBUG("display", "client cache: pixmaps {} ({} px), glz dictionary {} window {}",
                      init->pixmap_cache_id, init->pixmap_cache_size, init->glz_dictionary_id,
                      init->glz_dictionary_window_size);
-        _images.on_init(*init);
+        _images.on_init(*init, _dev.group().caches_for(link().connection_id), _serials);
         if (_awaiting_first_picture) send_full_state();
     } else if (auto *pc = std::get_if<msgc::display_preferred_compression>(&m)) {
         _images.on_preferred_compression(pc->image_compression);

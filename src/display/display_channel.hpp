@@ -93,8 +93,18 @@ class display_channel_client final : public channel_client {
     /// Every stream ends without upgrade (a full picture follows).
     void drop_all_streams();
 
+    /// This channel's serials, as the client's shared caches read them.
+    struct serials final : client_caches::member {
+        const channel_client &c;
+        explicit serials(const channel_client &cc)
+            : c(cc) {}
+        uint64_t queued_serial() const noexcept override { return c.queued_serial(); }
+        uint64_t sent_serial() const noexcept override { return c.sent_serial(); }
+    };
+
     qxl_device &_dev;
     bool _lz4;
+    serials _serials{*this}; // before _images, which reads it until it is gone
     image_sender _images;
     bool _marked = false;
     /// The first picture is not sent yet: device events are ignored until

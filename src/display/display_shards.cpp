@@ -22,8 +22,15 @@ size_t display_shards::default_max_shards() {
     return std::max<size_t>(1, std::thread::hardware_concurrency());
 }
 
-shard &display_shards::acquire() {
+shard &display_shards::acquire(shard *with) {
     std::lock_guard lk(_mutex);
+    if (with != nullptr) {
+        for (auto &e : _shards) {
+            if (&e.thread->get() != with) continue;
+            ++e.devices;
+            return *with;
+        }
+    }
     auto least =
         std::min_element(_shards.begin(), _shards.end(),
                          [](const entry &a, const entry &b) { return a.devices < b.devices; });

@@ -20,9 +20,11 @@ class display_shards {
     /// The process-wide pool (created on first use, joined at exit).
     static display_shards &instance();
 
-    /// The shard a new device should live on: a new thread while fewer than
+    /// The shard a new device should live on: `with`, the shard of another
+    /// device of the same server (its display channels share each client's
+    /// caches, which live on one shard); else a new thread while fewer than
     /// max_shards exist, else the least loaded one.
-    shard &acquire();
+    shard &acquire(shard *with = nullptr);
     /// The device that acquired `s` is gone.
     void release(shard &s);
 

@@ -20,8 +20,6 @@ namespace rs {
 
 namespace {
 
-/// The reference's CLIENT_PALETTE_CACHE_SIZE (entries).
-constexpr int64_t palette_cache_entries = 128;
 /// Below this many bytes (stride × height) an image goes raw (MIN_SIZE_TO_COMPRESS).
 constexpr uint64_t min_size_to_compress = 54;
 /// QUIC needs at least this many rows and columns (MIN_DIMENSION_TO_QUIC).
@@ -111,23 +109,30 @@ const char *image_type_name(uint8_t type) noexcept {
     }
 }
 
-image_sender::image_sender(image_settings settings, bool client_lz4, bool shares_client_caches)
+image_sender::image_sender(image_settings settings, bool client_lz4, uint8_t channel_id)
     : _settings(settings)
     , _client_lz4(client_lz4)
-    , _shares_caches(shares_client_caches)
-    , _palettes(palette_cache_entries) {}
+    , _id(channel_id) {}
 
-image_sender::~image_sender() = default;
+image_sender::~image_sender() {
+    if (_caches && _self != nullptr) _caches->leave(_id, *_self);
+}
 
-void image_sender::on_init(const msgc::display_init &init) {
-    _have_init = true;
-    if (!_shares_caches) return;
-    _pixmaps.reset(std::max<int64_t>(init.pixmap_cache_size, 0));
-    // One dictionary per channel for good: a second INIT must not restart
-    // the image ids the client's window holds.
-    if (init.glz_dictionary_window_size > 0 && !_glz_lost && !_glz)
-        _glz = std::make_unique<glz::glz_dictionary>(
-            static_cast<uint32_t>(init.glz_dictionary_window_size));
+void image_sender::on_init(const msgc::display_init &init, std::shared_ptr<client_caches> caches,
+                           client_caches::member &self) {
+    // A second INIT on the channel keeps what it joined: the client's
+    // caches and window hold what was sent under the first.
+    if (_caches || !caches) return;
+    if (!caches->join(_id, self, init)) {
+        RS_LOG_RATELIMITED("display",
+                           "display {}: INIT names other cache ids than the client's other "
+                           "display channels; sending its images uncached",
+                           _id);
+        return;
+    }
+    _caches = std::move(caches);
+    _self = &self;
+    _seen_resets = _caches->resets();
 }
 
 void image_sender::on_preferred_compression(uint8_t c) {
@@ -138,13 +143,46 @@ void image_sender::on_preferred_compression(uint8_t c) {
     _preferred = c;
 }
 
-void image_sender::reset_pixmap_cache() { _pixmaps.reset(_pixmaps.capacity()); }
+std::vector<msg::channel_wait> image_sender::reset_pixmap_cache() {
+    if (!_caches) return {};
+    _caches->reset_pixmaps();
+    return _caches->waits_for_all(_id);
+}
 
-void image_sender::forget_client_state() {
-    _pixmaps.reset(_pixmaps.capacity());
-    _palettes.reset(_palettes.capacity());
-    _glz.reset();
-    _glz_lost = true;
+std::vector<msg::channel_wait> image_sender::forget_client_state() {
+    if (!_caches) return {};
+    _caches->reset_after_drop(_id);
+    return _caches->waits_for_all(_id);
+}
+
+void image_sender::reset_sent(uint64_t serial) {
+    if (!_caches) return;
+    _caches->note_reset(_id, serial);
+    _seen_resets = _caches->resets();
+}
+
+void image_sender::commit(uint64_t serial) {
+    if (!_caches) return;
+    for (uint64_t id : _used_pixmaps)
+        _caches->pixmaps.stamp(id, _id, serial);
+    for (uint64_t id : _used_palettes)
+        _caches->palettes.stamp(id, _id, serial);
+    _caches->stamp_glz(_id, serial);
+    _used_pixmaps.clear();
+    _used_palettes.clear();
+}
+
+void image_sender::add_waits(invalidations &inv,
+                             const std::vector<image_cache::evicted_entry> &evicted) {
+    for (const auto &w : _caches->waits_for(_id, evicted)) {
+        auto it = std::find_if(inv.waits.begin(), inv.waits.end(), [&](const msg::channel_wait &x) {
+            return x.channel_id == w.channel_id;
+        });
+        if (it == inv.waits.end())
+            inv.waits.push_back(w);
+        else
+            it->message_serial = std::max(it->message_serial, w.message_serial);
+    }
 }
 
 SpiceImageCompression image_sender::effective_compression() const noexcept {
@@ -171,8 +209,15 @@ image_sender::invalidations image_sender::prepare(const draw::drawable &d, lossy
     invalidations inv;
     _plans.clear();
     _buffers.clear();
-    _pixmaps.begin_message();
-    _palettes.begin_message();
+    _used_pixmaps.clear();
+    _used_palettes.clear();
+    if (_caches) {
+        _caches->pixmaps.begin_message();
+        _caches->palettes.begin_message();
+        // A reset by another channel must reach the client before anything
+        // this message adds.
+        _caches->sync_wait(_id, _seen_resets, inv.waits);
+    }
     _whole_picture = lossy == lossy_use::whole_picture;
     const bool lossy_ok = lossy == lossy_use::whole_picture ||
                           (lossy == lossy_use::by_operation && op_can_lossy(d.op));
@@ -197,11 +242,20 @@ image_encoder image_sender::encoder() const {
 }
 
 image_plan::palette_mode image_sender::palette_for(const draw::palette *pal, invalidations &inv) {
-    if (pal == nullptr || pal->unique == 0) return image_plan::palette_mode::send;
-    if (_palettes.find(pal->unique)) return image_plan::palette_mode::from_cache;
-    std::vector<uint64_t> evicted;
-    if (!_palettes.add(pal->unique, 1, false, evicted)) return image_plan::palette_mode::send;
-    inv.palettes.insert(inv.palettes.end(), evicted.begin(), evicted.end());
+    if (pal == nullptr || pal->unique == 0 || !_caches) return image_plan::palette_mode::send;
+    auto &cache = _caches->palettes;
+    if (auto hit = cache.find(pal->unique)) {
+        // Another channel's entry that may never reach the client: inline.
+        if (!_caches->usable(_id, hit->owner, hit->added_in)) return image_plan::palette_mode::send;
+        _used_palettes.push_back(pal->unique);
+        return image_plan::palette_mode::from_cache;
+    }
+    std::vector<image_cache::evicted_entry> evicted;
+    if (!cache.add(pal->unique, 1, false, _id, evicted)) return image_plan::palette_mode::send;
+    _used_palettes.push_back(pal->unique);
+    for (const auto &e : evicted)
+        inv.palettes.push_back(e.id);
+    add_waits(inv, evicted);
     return image_plan::palette_mode::send_and_cache;
 }
 
@@ -214,12 +268,17 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
     }
     const bool jpeg_on = _settings.jpeg == SPICE_WAN_COMPRESSION_ALWAYS ||
                          (_settings.jpeg == SPICE_WAN_COMPRESSION_AUTO && _settings.low_bandwidth);
-    const bool cacheable = _shares_caches && _have_init &&
-                           (img.flags & SPICE_IMAGE_FLAGS_CACHE_ME) &&
-                           uint64_t{img.width} * img.height > 0;
+    const bool cacheable =
+        _caches && (img.flags & SPICE_IMAGE_FLAGS_CACHE_ME) && uint64_t{img.width} * img.height > 0;
     bool replace = false;
+    bool held = false; // the client holds it, added by a channel we may not refer to yet
     if (cacheable) {
-        if (auto hit = _pixmaps.find(img.id)) {
+        auto &pixmaps = _caches->pixmaps;
+        if (auto hit = pixmaps.find(img.id);
+            hit && !_caches->usable(_id, hit->owner, hit->added_in)) {
+            held = true; // sent whole, uncached
+        } else if (hit) {
+            _used_pixmaps.push_back(img.id);
             if (can_lossy || !hit->lossy) {
                 p.how = (!jpeg_on || hit->lossy) ? image_plan::method::from_cache
                                                  : image_plan::method::from_cache_lossless;
@@ -229,8 +288,10 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
                             : SPICE_IMAGE_TYPE_FROM_CACHE_LOSSLESS];
                 return p;
             }
-            // The client holds a lossy copy where exact pixels are needed.
-            _pixmaps.set_lossy(img.id, false);
+            // The client holds a lossy copy where exact pixels are needed:
+            // this channel's message now makes it lossless.
+            pixmaps.set_lossy(img.id, false);
+            pixmaps.set_owner(img.id, _id);
             p.descriptor_flags |= SPICE_IMAGE_FLAGS_CACHE_REPLACE_ME;
             replace = true;
         }
@@ -254,12 +315,15 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
         ++_sent[SPICE_IMAGE_TYPE_QUIC]; // the guest's own QUIC bytes pass through
     }
     if (lossy) inv.lossy = true;
-    if (cacheable && !replace) {
-        std::vector<uint64_t> evicted;
-        if (_pixmaps.add(img.id, int64_t{img.width} * img.height, lossy, evicted))
+    if (cacheable && !replace && !held) {
+        std::vector<image_cache::evicted_entry> evicted;
+        if (_caches->pixmaps.add(img.id, int64_t{img.width} * img.height, lossy, _id, evicted)) {
             p.descriptor_flags |= SPICE_IMAGE_FLAGS_CACHE_ME;
-        for (uint64_t id : evicted)
-            inv.pixmaps.push_back(resource_id{SPICE_RES_TYPE_PIXMAP, id});
+            _used_pixmaps.push_back(img.id);
+        }
+        for (const auto &e : evicted)
+            inv.pixmaps.push_back(resource_id{SPICE_RES_TYPE_PIXMAP, e.id});
+        add_waits(inv, evicted);
     }
     return p;
 }
@@ -311,8 +375,9 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
     // A whole-surface picture goes LZ, as in the reference: GLZ would copy
     // the whole screen into the dictionary of every client that connects
     // (memory) and compresses one fresh picture less well than LZ.
+    glz::glz_dictionary *const dict = _caches ? _caches->glz() : nullptr;
     if (c == SPICE_IMAGE_COMPRESSION_GLZ &&
-        (!image_class::has_graduality(bmp.format) || !_glz || _whole_picture))
+        (!image_class::has_graduality(bmp.format) || dict == nullptr || _whole_picture))
         c = SPICE_IMAGE_COMPRESSION_LZ;
     if (c == SPICE_IMAGE_COMPRESSION_LZ4 &&
         (!image_class::has_graduality(bmp.format) || !_client_lz4))
@@ -352,7 +417,8 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
         if (quic::encode(view, out)) return done(SPICE_IMAGE_TYPE_QUIC, false);
         return false;
     case SPICE_IMAGE_COMPRESSION_GLZ: {
-        if (glz::glz_encode(*_glz, view, out)) {
+        if (glz::glz_encode(*dict, view, out, _caches->glz_excluded(_id))) {
+            _caches->glz_added(_id, dict->next_id() - 1);
             const bool zlib =
                 _settings.zlib_glz == SPICE_WAN_COMPRESSION_ALWAYS ||
                 (_settings.zlib_glz == SPICE_WAN_COMPRESSION_AUTO && _settings.low_bandwidth);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "display/client_caches.hpp"
 #include "display/display_messages.hpp"
 #include "display/draw.hpp"
 #include "display/image_cache.hpp"
@@ -26,27 +27,31 @@ class glz_dictionary;
 const char *image_type_name(uint8_t type) noexcept;
 
 /// Decides how every image of one display channel client goes on the wire,
-/// as the reference's fill_bits / dcc_compress_image do, and keeps the
-/// server's mirror of the client's caches. Owned by one
-/// display_channel_client; lives on its display shard.
+/// as the reference's fill_bits / dcc_compress_image do, using the client's
+/// caches and GLZ window that all its display channels share
+/// (client_caches). Owned by one display_channel_client; lives on its
+/// display shard.
 ///
 /// Use: prepare(d) before encoding each drawable (it compresses the images
-/// and makes room in the caches; the client must get the returned
+/// and makes room in the caches; the client must get the returned waits and
 /// invalidations first), then encode the drawable with encoder(), whose
-/// plans borrow bytes this object keeps until the next prepare().
+/// plans borrow bytes this object keeps until the next prepare(), queue it,
+/// and commit() its serial.
 class image_sender {
   public:
-    /// `shares_client_caches`: this channel manages the client's pixmap
-    /// cache and GLZ dictionary. The client has one of each for all its
-    /// display channels, so only one channel (display 0) may fill them;
-    /// the others send images uncached and use LZ for GLZ.
-    image_sender(image_settings settings, bool client_lz4, bool shares_client_caches);
+    /// `channel_id`: the display channel's id, its name among the client's
+    /// display channels.
+    image_sender(image_settings settings, bool client_lz4, uint8_t channel_id);
     ~image_sender();
     image_sender(const image_sender &) = delete;
     image_sender &operator=(const image_sender &) = delete;
 
-    /// The client's display INIT: cache and dictionary sizes.
-    void on_init(const msgc::display_init &init);
+    /// The client's display INIT: joins the client's shared `caches` (the
+    /// first INIT sizes them) as `self`. Without caches (null, or the
+    /// client named other cache ids on another channel) images go uncached
+    /// and without GLZ.
+    void on_init(const msgc::display_init &init, std::shared_ptr<client_caches> caches,
+                 client_caches::member &self);
     /// SPICE_MSGC_DISPLAY_PREFERRED_COMPRESSION (ignored when invalid).
     void on_preferred_compression(uint8_t compression);
     /// The client's socket, whose measured delivery rate decides "low
@@ -59,9 +64,10 @@ class image_sender {
     /// What the client must be told before the drawable's message, and
     /// whether the drawing puts lossy pixels on its surface.
     struct invalidations {
-        std::vector<resource_id> pixmaps; ///< INVAL_LIST entries
-        std::vector<uint64_t> palettes;   ///< INVAL_PALETTE each
-        bool lossy = false;               ///< a JPEG image or a lossy cached one is drawn
+        std::vector<msg::channel_wait> waits; ///< WAIT_FOR_CHANNELS, before all else
+        std::vector<resource_id> pixmaps;     ///< INVAL_LIST entries
+        std::vector<uint64_t> palettes;       ///< INVAL_PALETTE each
+        bool lossy = false;                   ///< a JPEG image or a lossy cached one is drawn
     };
     /// When an image of a drawing may be lossy (JPEG, when the settings
     /// turn it on): never; for a plain copy of a source (as the reference
@@ -71,17 +77,26 @@ class image_sender {
     invalidations prepare(const draw::drawable &d, lossy_use lossy = lossy_use::by_operation);
     /// The encoder for encode_draw: the plans prepare() made.
     image_encoder encoder() const;
+    /// The drawable's message was queued as `serial`: the entries and GLZ
+    /// images prepare() used or added are recorded as that message's.
+    void commit(uint64_t serial);
 
     /// spice_qxl_reset_image_cache: empties the pixmap cache mirror; the
-    /// caller sends INVAL_ALL_PIXMAPS.
-    void reset_pixmap_cache();
+    /// caller sends INVAL_ALL_PIXMAPS with the returned waits, then
+    /// reset_sent() with its serial.
+    std::vector<msg::channel_wait> reset_pixmap_cache();
     /// Queued messages were dropped: the client may lack images the
     /// caches and the GLZ window count on. Empties both cache mirrors (the
-    /// caller sends INVAL_ALL_PIXMAPS and INVAL_ALL_PALETTES) and stops
-    /// using GLZ on this channel: a GLZ image that never arrives leaves a
-    /// gap the client's window never closes, and references into it would
-    /// stall the client's decoder.
-    void forget_client_state();
+    /// caller sends WAIT_FOR_CHANNELS with the returned waits,
+    /// INVAL_ALL_PIXMAPS and INVAL_ALL_PALETTES, then reset_sent()) and ends
+    /// GLZ for the client if a dropped message carried a GLZ image: it
+    /// leaves a gap the client's window never closes, and references into
+    /// it would stall the client's decoder.
+    std::vector<msg::channel_wait> forget_client_state();
+    /// The INVAL_ALL_* of a reset was queued as `serial`.
+    void reset_sent(uint64_t serial);
+    /// Other display channels of the client share its caches with this one.
+    bool caches_shared() const noexcept { return _caches && _caches->members() > 1; }
 
     /// Images sent, by SPICE_IMAGE_TYPE_* (what the wire carried), for tests
     /// and the benchmark.
@@ -101,19 +116,20 @@ class image_sender {
                           invalidations &inv);
     bool compress(const draw::bitmap &bmp, bool lossy_allowed, image_plan &plan, bool &lossy);
     image_plan::palette_mode palette_for(const draw::palette *pal, invalidations &inv);
+    void add_waits(invalidations &inv, const std::vector<image_cache::evicted_entry> &evicted);
     SpiceImageCompression effective_compression() const noexcept;
     void sample_link();
 
     image_settings _settings;
     bool _client_lz4;
-    bool _shares_caches;
+    uint8_t _id;
     std::optional<uint8_t> _preferred; // from the client
-    bool _have_init = false;
-    bool _glz_lost = false;      // forget_client_state() ended GLZ on this channel
-    bool _whole_picture = false; // the drawable being prepared is a whole-surface picture
-    image_cache _pixmaps;
-    image_cache _palettes;
-    std::unique_ptr<glz::glz_dictionary> _glz;
+    bool _whole_picture = false;       // the drawable being prepared is a whole-surface picture
+    std::shared_ptr<client_caches> _caches; // null until INIT, or when refused
+    client_caches::member *_self = nullptr;
+    uint64_t _seen_resets = 0;
+    std::vector<uint64_t> _used_pixmaps; // by the message being prepared
+    std::vector<uint64_t> _used_palettes;
     std::vector<planned> _plans;
     std::deque<std::vector<uint8_t>> _buffers; // encoded bytes the plans borrow
     std::vector<const uint8_t *> _rows;        // a chunked bitmap's rows, in place

@@ -22,9 +22,10 @@ constexpr int ring_batch = 64;
 
 } // namespace
 
-qxl_device::qxl_device(QXLInstance *qxl, shard &home)
+qxl_device::qxl_device(QXLInstance *qxl, shard &home, std::shared_ptr<display_group> group)
     : _qxl(qxl)
-    , _home(home) {
+    , _home(home)
+    , _group(group ? std::move(group) : std::make_shared<display_group>()) {
     const QXLInterface *i = sif();
     if (i->attached_worker != nullptr) i->attached_worker(qxl);
     if (i->set_compression_level != nullptr) i->set_compression_level(qxl, 9);

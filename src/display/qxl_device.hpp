@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "display/canvas.hpp"
+#include "display/client_caches.hpp"
 #include "display/draw.hpp"
 #include "display/image_settings.hpp"
 #include "display/memslot.hpp"
@@ -45,12 +46,17 @@ class qxl_device {
   public:
     /// Calls `get_init_info` (on the calling VMM thread, as the reference does
     /// in red_qxl_init) and starts the worker on `home`.
-    qxl_device(QXLInstance *qxl, shard &home);
+    /// `group`: the other QXL devices of the same server, on the same
+    /// shard (a new group of its own when null).
+    qxl_device(QXLInstance *qxl, shard &home, std::shared_ptr<display_group> group = nullptr);
     ~qxl_device();
     qxl_device(const qxl_device &) = delete;
     qxl_device &operator=(const qxl_device &) = delete;
 
     shard &home() noexcept { return _home; }
+    /// The server's devices, whose display channels share each client's
+    /// caches. Home shard.
+    display_group &group() noexcept { return *_group; }
     QXLInstance *instance() noexcept { return _qxl; }
     int id() const noexcept { return _qxl->id; }
     const QXLDevInitInfo &init_info() const noexcept { return _init; }
@@ -158,6 +164,7 @@ class qxl_device {
 
     QXLInstance *_qxl;
     shard &_home;
+    std::shared_ptr<display_group> _group;
     QXLDevInitInfo _init{};
     std::unique_ptr<memslot_table> _memslots;
     std::unique_ptr<surface_store> _surfaces;

@@ -13,6 +13,9 @@
 /// and destroyed on the VMM's thread.
 struct RedsState {
     rs::server srv;
+    /// The QXL devices' group: one display shard, each client's caches
+    /// shared by its display channels. Made with the first device.
+    std::shared_ptr<rs::display_group> displays;
 };
 
 /// The opaque per-instance state behind QXLInstance::st: which server the

@@ -160,9 +160,19 @@ int spice_server_add_interface(SpiceServer *s, SpiceBaseInstance *sin) {
         const std::string_view type = sin->sif->type;
         if (type == SPICE_INTERFACE_QXL) {
             auto *qxl = reinterpret_cast<QXLInstance *>(sin);
-            auto &home = rs::display_shards::instance().acquire();
-            auto *st = new QXLState{
-                .reds = s, .device = std::make_shared<rs::qxl_device>(qxl, home), .home = &home};
+            // The server's devices share one display shard: a client's
+            // display channels share its caches there.
+            rs::shard *with = nullptr;
+            for (QXLInstance *other : s->srv.interfaces().qxls())
+                if (other != qxl && other->st != nullptr && other->st->reds == s)
+                    with = other->st->home;
+            if (with == nullptr || !s->displays)
+                s->displays = std::make_shared<rs::display_group>();
+            auto &home = rs::display_shards::instance().acquire(with);
+            auto *st =
+                new QXLState{.reds = s,
+                             .device = std::make_shared<rs::qxl_device>(qxl, home, s->displays),
+                             .home = &home};
             qxl->st = st;
             s->srv.set_ram_hint(static_cast<uint32_t>(st->device->init_info().qxl_ram_size));
             rs::register_qxl_channels(s->srv, st->device);

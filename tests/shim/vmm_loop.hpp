@@ -343,6 +343,32 @@ class qxl_guest {
         return true;
     }
 
+    /// Queues a COPY of a `size`-square 32 bpp bitmap filled with `fill`
+    /// to (left, top), its QXL image `id` flagged QXL_IMAGE_CACHE (the
+    /// guest asks the server to cache it for the client).
+    bool copy_cached_image(int32_t left, int32_t top, uint32_t size, uint64_t id, uint8_t fill) {
+        if (_pushed - _qxl.display_taken() >= max_queued) return false;
+        std::vector<uint8_t> px(size_t{size} * size * 4, fill);
+        guest_memory::bitmap_opts o;
+        o.id = id;
+        o.image_flags = QXL_IMAGE_CACHE;
+        const QXLPHYSICAL img =
+            _ram.bitmap_image(SPICE_BITMAP_FMT_32BIT, size, size, size * 4, px, o);
+        const auto s = static_cast<int32_t>(size);
+        auto d =
+            guest_memory::drawable(QXL_DRAW_COPY, guest_memory::rect(left, top, left + s, top + s));
+        d.surface_id = 0;
+        d.u.copy.src_bitmap = img;
+        d.u.copy.src_area = guest_memory::rect(0, 0, s, s);
+        d.u.copy.rop_descriptor = SPICE_ROPD_OP_PUT;
+        const QXLPHYSICAL at = _draw_slots[_pushed % draw_slots];
+        _ram.set(at, d);
+        _qxl.push(guest_memory::command(QXL_CMD_DRAW, at));
+        ++_pushed;
+        spice_qxl_wakeup(instance());
+        return true;
+    }
+
   private:
     uint32_t _side;
     guest_memory _ram;
