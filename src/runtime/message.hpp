@@ -82,6 +82,14 @@ class mpsc_queue {
         return nullptr;
     }
 
+    /// True when nothing is queued and no push is half done: what pop()
+    /// returned nullptr for is really absent. For the owning shard only.
+    [[nodiscard]] bool settled() const noexcept {
+        // pop() hands out every node but the stub, which it re-links behind
+        // the last one: empty is the stub alone at both ends.
+        return _tail == &_stub && _head.load(std::memory_order_acquire) == &_stub;
+    }
+
   private:
     struct stub final : message {
         void run() override {}

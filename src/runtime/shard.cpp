@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include "runtime/log.hpp"
 
@@ -230,7 +231,15 @@ void shard::run() {
         submit_pending(!busy);
         reap();
     }
-    run_ready(); // let the turn that saw stop() finish its resumptions
+    // Let the turn that saw stop() finish its resumptions, and run every
+    // message posted before stop(): pop() gives up on a push that is half
+    // done (another thread's post racing stop()'s own), so look again until
+    // the inbox has truly settled.
+    run_ready();
+    while (!_inbox.settled()) {
+        std::this_thread::yield();
+        run_ready();
+    }
     io_uring_submit(&_ring);
     _in_loop = false;
 }
