@@ -172,7 +172,9 @@ void shard::stop() {
 }
 
 void shard::drain_messages() {
-    if (_wake->take_woken()) _wake_pending.store(false);
+    // An exchange, not a store: a poster whose exchange(true) came first and
+    // so wrote nothing has its push made visible to the pops below.
+    if (_wake->take_woken()) (void)_wake_pending.exchange(false, std::memory_order_acq_rel);
     while (message *m = _inbox.pop()) {
         std::unique_ptr<message> owned(m);
         owned->run();
