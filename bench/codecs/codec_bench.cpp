@@ -3,7 +3,7 @@
 // size and the encode speed: input bytes / median thread CPU time over N runs.
 // A tool to run by hand on a release build, not a test: it asserts nothing.
 //
-// Usage: rs_codec_bench [--runs N] [--width W] [--height H]
+// Usage: rs_codec_bench [--runs N] [--width W] [--height H] [--images a,b] [--codecs A,B]
 #include <spice/enums.h>
 
 #include <algorithm>
@@ -176,6 +176,28 @@ test_image photo(uint32_t w, uint32_t h) {
     return t;
 }
 
+/// The demo's `--photo` background (tools/demo/desktop.cpp): smooth colour
+/// fields with one grain of -3..3 added to all three channels, so a pixel
+/// often equals a neighbour and short repeats abound, unlike `photo`.
+test_image grain(uint32_t w, uint32_t h) {
+    auto t = rgb32("grain", w, h);
+    uint32_t seed = 0x2545f491;
+    for (uint32_t y = 0; y < h; ++y)
+        for (uint32_t x = 0; x < w; ++x) {
+            seed = seed * 1664525u + 1013904223u;
+            const int g = static_cast<int>((seed >> 24) % 7) - 3;
+            const double fx = x / 97.0, fy = y / 71.0;
+            const double wave = std::sin(fx + std::sin(fy) * 1.7) * 0.5 + 0.5;
+            const double hill = std::cos(fx * 0.6 - fy * 0.9) * 0.5 + 0.5;
+            const double ty = static_cast<double>(y) / std::max(1u, h - 1);
+            put(t, x, y,
+                uint32_t{clamp8(40 + 120 * ty + 60 * wave + g)} << 16 |
+                    uint32_t{clamp8(70 + 90 * hill + 40 * (1 - ty) + g)} << 8 |
+                    clamp8(200 - 110 * ty + 30 * wave * hill + g));
+        }
+    return t;
+}
+
 test_image noise(uint32_t w, uint32_t h) {
     auto t = rgb32("noise", w, h);
     rng r{4};
@@ -237,6 +259,18 @@ struct result {
     double min_seconds = 0;
 };
 
+/// Whether `name` is in the comma-separated `list`; an empty list holds all.
+bool listed(const std::string &list, const std::string &name) {
+    if (list.empty()) return true;
+    size_t from = 0;
+    while (from <= list.size()) {
+        const size_t comma = std::min(list.find(',', from), list.size());
+        if (list.compare(from, comma - from, name) == 0) return true;
+        from = comma + 1;
+    }
+    return false;
+}
+
 result measure(const codec_case &c, const codec::image_view &v, int runs) {
     result res;
     std::vector<double> times;
@@ -275,6 +309,7 @@ bool parse_u32(const char *s, uint32_t &out) {
 
 int main(int argc, char **argv) {
     uint32_t runs = 7, width = 1920, height = 1080;
+    std::string only_images, only_codecs; // --images / --codecs: comma-separated names
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const bool has = i + 1 < argc;
@@ -284,8 +319,13 @@ int main(int argc, char **argv) {
             ++i;
         else if (a == "--height" && has && parse_u32(argv[i + 1], height) && height >= 64)
             ++i;
+        else if (a == "--images" && has)
+            only_images = argv[++i];
+        else if (a == "--codecs" && has)
+            only_codecs = argv[++i];
         else {
-            std::fprintf(stderr, "usage: rs_codec_bench [--runs N] [--width W] [--height H]\n");
+            std::fprintf(stderr, "usage: rs_codec_bench [--runs N] [--width W] [--height H] "
+                                 "[--images a,b] [--codecs A,B]\n");
             return 2;
         }
     }
@@ -295,6 +335,7 @@ int main(int argc, char **argv) {
     images.push_back(ui(width, height));
     images.push_back(gradient(width, height));
     images.push_back(photo(width, height));
+    images.push_back(grain(width, height));
     images.push_back(noise(width, height));
     images.push_back(palette8(width, height));
 
@@ -352,22 +393,24 @@ int main(int argc, char **argv) {
     std::printf("rs_codec_bench: %ux%u, median of %u runs, thread CPU time; "
                 "MB/s = input bytes (stride x height) / time / 1e6\n\n",
                 width, height, runs);
-#define RS_ROW_FMT "%-10s %-13s %12s %9s %9s %9s\n"
-    std::printf(RS_ROW_FMT, "image", "codec", "bytes", "ratio", "ms", "MB/s");
-    std::printf("%s\n", std::string(67, '-').c_str());
+#define RS_ROW_FMT "%-10s %-13s %12s %9s %9s %9s %9s\n"
+    std::printf(RS_ROW_FMT, "image", "codec", "bytes", "ratio", "ms", "min ms", "MB/s");
+    std::printf("%s\n", std::string(77, '-').c_str());
     for (const auto &img : images) {
+        if (!listed(only_images, img.name)) continue;
         const auto v = img.view();
         current = &v;
         const double raw = static_cast<double>(v.stride) * v.height;
         for (const auto &c : cases) {
+            if (!listed(only_codecs, c.name)) continue;
             const auto r = measure(c, v, static_cast<int>(runs));
             if (!r.bytes) {
-                std::printf(RS_ROW_FMT, img.name.c_str(), c.name, "n/a", "", "", "");
+                std::printf(RS_ROW_FMT, img.name.c_str(), c.name, "n/a", "", "", "", "");
                 continue;
             }
-            std::printf("%-10s %-13s %12zu %9.2f %9.2f %9.1f\n", img.name.c_str(), c.name, *r.bytes,
-                        raw / static_cast<double>(*r.bytes), r.seconds * 1e3,
-                        raw / r.seconds / 1e6);
+            std::printf("%-10s %-13s %12zu %9.2f %9.2f %9.2f %9.1f\n", img.name.c_str(), c.name,
+                        *r.bytes, raw / static_cast<double>(*r.bytes), r.seconds * 1e3,
+                        r.min_seconds * 1e3, raw / r.seconds / 1e6);
         }
         current = nullptr;
         std::fflush(stdout);
