@@ -7,6 +7,7 @@
 
 #include "display/cursor_messages.hpp"
 #include "display/display_messages.hpp"
+#include "runtime/byte_pool.hpp"
 #include "runtime/io.hpp"
 #include "runtime/log.hpp"
 
@@ -168,6 +169,13 @@ void display_channel_client::send_area(uint32_t id, draw::rect area, image_sende
     op.src_area = {0, 0, static_cast<int32_t>(px->width), static_cast<int32_t>(px->height)};
     d.op = std::move(op);
     send_now(d, use);
+    // The message holds its own copy; unless something kept the image, its
+    // pixels go back for the next snapshot.
+    d = draw::drawable{};
+    if (image.use_count() == 1) {
+        image.reset();
+        byte_pool::give(std::move(px->data));
+    }
 }
 
 void display_channel_client::on_surface_created(uint32_t id, uint32_t width, uint32_t height,

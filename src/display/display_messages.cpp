@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "display/codec/lz4_image.hpp"
+#include "runtime/byte_pool.hpp"
 
 namespace rs {
 
@@ -75,7 +76,15 @@ class layout {
             start[i] = at;
             at += _blocks[i].size;
         }
-        w.buffer().reserve(base + at);
+        // A large message goes into a recycled buffer (the writer gives it
+        // back once sent) rather than freshly faulted-in pages.
+        auto &buf = w.buffer();
+        if (buf.capacity() < base + at && base + at >= byte_pool::min_pooled) {
+            auto pooled = byte_pool::take(base + at);
+            pooled.insert(pooled.end(), buf.begin(), buf.end());
+            buf.swap(pooled);
+        }
+        buf.reserve(base + at);
         for (const auto &b : _blocks)
             for (const auto &p : b.pieces)
                 w.bytes(p.borrowed ? std::span<const uint8_t>(p.borrowed, p.len)

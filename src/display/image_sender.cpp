@@ -14,11 +14,19 @@
 #include "display/codec/lz4_image.hpp"
 #include "display/codec/lz_encoder.hpp"
 #include "display/codec/quic_encoder.hpp"
+#include "runtime/byte_pool.hpp"
 #include "runtime/log.hpp"
 
 namespace rs {
 
 namespace {
+
+/// A codec's output buffer: one recycled on this shard for a large image
+/// (its payload is at most `bytes`, or it goes raw), else an empty vector
+/// that grows to exactly what the codec writes.
+std::vector<uint8_t> pooled(size_t bytes) {
+    return bytes >= byte_pool::min_pooled ? byte_pool::take(bytes) : std::vector<uint8_t>{};
+}
 
 /// Below this many bytes (stride × height) an image goes raw (MIN_SIZE_TO_COMPRESS).
 constexpr uint64_t min_size_to_compress = 54;
@@ -208,6 +216,8 @@ image_sender::invalidations image_sender::prepare(const draw::drawable &d, lossy
     sample_link();
     invalidations inv;
     _plans.clear();
+    for (auto &b : _buffers)
+        byte_pool::give(std::move(b));
     _buffers.clear();
     _used_pixmaps.clear();
     _used_palettes.clear();
@@ -387,7 +397,7 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
         !can_lz(bmp))
         return false;
 
-    auto &out = _buffers.emplace_back();
+    auto &out = _buffers.emplace_back(pooled(bytes));
     auto done = [&](uint8_t type, bool is_lossy) {
         // As the reference: a payload bigger than the pixels goes raw instead.
         if (out.size() > bytes) return false;
@@ -423,7 +433,7 @@ bool image_sender::compress(const draw::bitmap &bmp, bool lossy_allowed, image_p
                 _settings.zlib_glz == SPICE_WAN_COMPRESSION_ALWAYS ||
                 (_settings.zlib_glz == SPICE_WAN_COMPRESSION_AUTO && _settings.low_bandwidth);
             if (zlib && out.size() >= min_glz_size_for_zlib) {
-                auto &z = _buffers.emplace_back();
+                auto &z = _buffers.emplace_back(pooled(out.size()));
                 if (glz::zlib_wrap(out, zlib_glz_level, z) && z.size() < out.size()) {
                     plan.how = image_plan::method::encoded;
                     plan.encoded_type = SPICE_IMAGE_TYPE_ZLIB_GLZ_RGB;

@@ -4,12 +4,21 @@
 #include <spice/protocol.h>
 
 #include "reds/main_messages.hpp"
+#include "runtime/byte_pool.hpp"
 #include "runtime/io.hpp"
 #include "runtime/log.hpp"
 
 namespace rs {
 
 using namespace std::chrono_literals;
+
+namespace {
+
+/// Messages at least this large are written from their own buffer; smaller
+/// ones are copied together into writes of up to this many bytes.
+constexpr size_t direct_write_bytes = 64 * 1024;
+
+} // namespace
 
 uint64_t monotonic_us() noexcept {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -177,11 +186,30 @@ task<void> channel_client::writer() {
             co_await _wake_writer.wait();
         }
         if (stopped()) co_return;
+        // A large message is written from its own buffer, which then goes
+        // back to this shard's pool for the next one.
+        if (_queue.front().size() >= direct_write_bytes) {
+            std::vector<uint8_t> m = std::move(_queue.front());
+            _queue.pop_front();
+            _queued_bytes -= m.size();
+            ++_messages_sent;
+            if (_handle_acks) ++_messages_in_window;
+            auto r = co_await _stream->write_all(std::as_bytes(std::span<const uint8_t>(m)),
+                                                 stop_token());
+            if (!r) {
+                stop(r.error().message());
+                co_return;
+            }
+            _bytes_sent += m.size();
+            byte_pool::give(std::move(m));
+            continue;
+        }
         // Coalesce small queued messages into one write; the ACK window
         // counts messages, so stop at its edge.
         batch.clear();
         while (!_queue.empty() && !waiting_for_ack() &&
-               (batch.empty() || batch.size() + _queue.front().size() <= 64 * 1024)) {
+               _queue.front().size() < direct_write_bytes &&
+               (batch.empty() || batch.size() + _queue.front().size() <= direct_write_bytes)) {
             auto &m = _queue.front();
             const auto *p = reinterpret_cast<const std::byte *>(m.data());
             batch.insert(batch.end(), p, p + m.size());

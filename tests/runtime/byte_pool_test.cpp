@@ -1,0 +1,100 @@
+#include "runtime/byte_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace {
+
+namespace bp = rs::byte_pool;
+
+// Each test runs on a fresh thread, so it starts with an empty pool.
+template <typename F> void on_fresh_thread(F f) { std::thread(f).join(); }
+
+TEST(BytePool, AGivenBufferIsTakenAgainWithItsPages) {
+    on_fresh_thread([] {
+        auto a = bp::take(1 << 20);
+        EXPECT_TRUE(a.empty());
+        EXPECT_GE(a.capacity(), size_t{1} << 20);
+        a.resize(1000, 7);
+        const uint8_t *pages = a.data();
+        bp::give(std::move(a));
+        EXPECT_EQ(bp::held().buffers, 1u);
+        auto b = bp::take(512 << 10);
+        EXPECT_EQ(b.data(), pages); // the same memory, not a new mapping
+        EXPECT_TRUE(b.empty());     // handed out cleared
+        EXPECT_EQ(bp::held().buffers, 0u);
+    });
+}
+
+TEST(BytePool, TakesTheSmallestBufferThatFits) {
+    on_fresh_thread([] {
+        auto big = bp::take(8 << 20);
+        auto mid = bp::take(2 << 20);
+        const uint8_t *mid_pages = mid.data();
+        bp::give(std::move(big));
+        bp::give(std::move(mid));
+        auto got = bp::take(1 << 20);
+        EXPECT_EQ(got.data(), mid_pages);
+        auto none = bp::take(16 << 20); // nothing pooled is that large
+        EXPECT_GE(none.capacity(), size_t{16} << 20);
+        EXPECT_EQ(bp::held().buffers, 1u); // the 8 MiB one stays
+    });
+}
+
+TEST(BytePool, SmallBuffersAreNotKept) {
+    on_fresh_thread([] {
+        auto small = bp::take(4096);
+        EXPECT_GE(small.capacity(), 4096u);
+        bp::give(std::move(small));
+        EXPECT_EQ(bp::held().buffers, 0u);
+    });
+}
+
+TEST(BytePool, KeepsAtMostTheLimitsDroppingTheOldest) {
+    on_fresh_thread([] {
+        std::vector<const uint8_t *> pages;
+        for (size_t i = 0; i < bp::max_entries + 2; ++i) {
+            auto b = bp::take((1 << 20) + i);
+            pages.push_back(b.data());
+            bp::give(std::move(b));
+            // Each give keeps it; take() above found nothing large enough
+            // only because every buffer asked for is a little larger.
+        }
+        EXPECT_EQ(bp::held().buffers, bp::max_entries);
+        EXPECT_LE(bp::held().bytes, bp::max_bytes);
+    });
+}
+
+TEST(BytePool, ByteLimitHolds) {
+    on_fresh_thread([] {
+        std::vector<std::vector<uint8_t>> held;
+        for (int i = 0; i < 3; ++i)
+            held.push_back(bp::take(bp::max_bytes / 2 + 1));
+        for (auto &b : held)
+            bp::give(std::move(b));
+        EXPECT_EQ(bp::held().buffers, 1u);
+        EXPECT_LE(bp::held().bytes, bp::max_bytes);
+    });
+}
+
+TEST(BytePool, TrimFreesWhatWasNotTakenAgainInTime) {
+    on_fresh_thread([] {
+        bp::give(bp::take(1 << 20));
+        bp::trim(std::chrono::steady_clock::now() + bp::max_age / 2);
+        EXPECT_EQ(bp::held().buffers, 1u);
+        bp::trim(std::chrono::steady_clock::now() + bp::max_age * 2);
+        EXPECT_EQ(bp::held().buffers, 0u);
+        EXPECT_EQ(bp::held().bytes, 0u);
+    });
+}
+
+TEST(BytePool, EachThreadHasItsOwn) {
+    on_fresh_thread([] {
+        bp::give(bp::take(1 << 20));
+        EXPECT_EQ(bp::held().buffers, 1u);
+        std::thread([] { EXPECT_EQ(bp::held().buffers, 0u); }).join();
+    });
+}
+
+} // namespace
