@@ -384,11 +384,22 @@ std::optional<size_t> encode_as(const codec::image_view &img, image_type type,
     be32(img.top_down ? 1 : 0);
     for (size_t p = 0; p < npasses; ++p) {
         const key_kind kind = passes[p];
-        // Packed 4-byte pixels are matched where they are; everything else
-        // is gathered into keys first.
-        if (kind == key_kind::rgb && img.format != SPICE_BITMAP_FMT_24BIT && img.rows == nullptr &&
-            img.stride == size_t{img.width} * 4 && std::endian::native == std::endian::little) {
-            o = compress_keys(s, kind, rgb32_pixels{img.data}, units, o);
+        // Packed 4-byte pixels are matched where they are, or, in rows apart
+        // (a bitmap in guest chunks, padded rows), first copied together: a
+        // row memcpy is twice as fast as gathering keys. Everything else is
+        // gathered into keys.
+        if (kind == key_kind::rgb && img.format != SPICE_BITMAP_FMT_24BIT &&
+            std::endian::native == std::endian::little) {
+            const size_t row_bytes = size_t{img.width} * 4;
+            if (img.rows == nullptr && img.stride == row_bytes) {
+                o = compress_keys(s, kind, rgb32_pixels{img.data}, units, o);
+            } else {
+                s.keys.resize(units);
+                auto *flat = reinterpret_cast<uint8_t *>(s.keys.data());
+                for (size_t y = 0; y < img.height; ++y)
+                    std::memcpy(flat + y * row_bytes, img.row(y), row_bytes);
+                o = compress_keys(s, kind, rgb32_pixels{flat}, units, o);
+            }
             continue;
         }
         if (!detail::gather_keys(img, kind, row_units, s.keys)) return std::nullopt;
