@@ -105,6 +105,19 @@ inline uint8_t *put_ref(uint8_t *o, uint64_t image_dist, uint64_t pix, uint32_t 
 // Equal keys at a[j] and b[j] for j < max, two at a time.
 inline uint32_t match_len(const uint32_t *a, const uint32_t *b, size_t max, size_t len) noexcept {
     if constexpr (std::endian::native == std::endian::little) {
+        while (len + 4 <= max) { // four keys per step, as lz_encoder.cpp's extend
+            uint64_t x[2];
+            uint64_t y[2];
+            std::memcpy(x, a + len, 16);
+            std::memcpy(y, b + len, 16);
+            const uint64_t d0 = x[0] ^ y[0];
+            const uint64_t d1 = x[1] ^ y[1];
+            if ((d0 | d1) != 0) {
+                if (d0 != 0) return static_cast<uint32_t>(len + ((d0 & 0xffffffffu) == 0 ? 1 : 0));
+                return static_cast<uint32_t>(len + 2 + ((d1 & 0xffffffffu) == 0 ? 1 : 0));
+            }
+            len += 4;
+        }
         while (len + 2 <= max) {
             uint64_t x;
             uint64_t y;

@@ -206,6 +206,17 @@ template <class Src>
 inline uint32_t extend(const Src &k, size_t ref, size_t at, size_t n, size_t len) noexcept {
     const size_t limit = n - at;
     if constexpr (std::endian::native == std::endian::little) {
+        // Four keys per step while far from the end (runs and long matches
+        // are most of a text or UI image), then two.
+        while (len + 4 <= limit) {
+            const uint64_t x0 = (k.pair(ref + len) ^ k.pair(at + len)) & Src::pair_mask;
+            const uint64_t x1 = (k.pair(ref + len + 2) ^ k.pair(at + len + 2)) & Src::pair_mask;
+            if ((x0 | x1) != 0) {
+                if (x0 != 0) return static_cast<uint32_t>(len + ((x0 & 0xffffffffu) == 0 ? 1 : 0));
+                return static_cast<uint32_t>(len + 2 + ((x1 & 0xffffffffu) == 0 ? 1 : 0));
+            }
+            len += 4;
+        }
         while (len + 2 <= limit) {
             const uint64_t x = (k.pair(ref + len) ^ k.pair(at + len)) & Src::pair_mask;
             if (x != 0) return static_cast<uint32_t>(len + ((x & 0xffffffffu) == 0 ? 1 : 0));
