@@ -104,11 +104,11 @@ void display_channel_client::on_stopped() {
     // stream counts follow after " | ", without '=', so they do not read as
     // image types.
     RS_LOG_INFO("display",
-                "display {} client {} images sent:{} | video streams: {}, frames: {}, dropped: {}; "
-                "codec cpu {:.1f} ms",
+                "display {} client {} images sent:{} | from another channel's cache entries: {} "
+                "| video streams: {}, frames: {}, dropped: {}; codec cpu {:.1f} ms",
                 link().id, link().connection_id, counts.empty() ? std::string(" none") : counts,
-                _video.streams_created(), _video.frames_sent(), _video.frames_dropped(),
-                static_cast<double>(_images.codec_cpu_ns()) / 1e6);
+                _images.shared_cache_hits(), _video.streams_created(), _video.frames_sent(),
+                _video.frames_dropped(), static_cast<double>(_images.codec_cpu_ns()) / 1e6);
 }
 
 void display_channel_client::send_full_state() {

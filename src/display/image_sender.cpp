@@ -290,6 +290,7 @@ image_plan image_sender::plan_image(const draw::image &img, image_role role, boo
         } else if (hit) {
             _used_pixmaps.push_back(img.id);
             if (can_lossy || !hit->lossy) {
+                if (hit->owner != _id) ++_shared_hits;
                 p.how = (!jpeg_on || hit->lossy) ? image_plan::method::from_cache
                                                  : image_plan::method::from_cache_lossless;
                 if (hit->lossy) inv.lossy = true;

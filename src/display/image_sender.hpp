@@ -105,6 +105,9 @@ class image_sender {
     /// classifier that picks one), for the benchmark's "time outside the
     /// codec" and the end-of-channel log line.
     uint64_t codec_cpu_ns() const noexcept { return _codec_cpu_ns; }
+    /// FROM_CACHE (or _LOSSLESS) of pixmaps another display channel of the
+    /// client added: what sharing the client's cache saved.
+    uint64_t shared_cache_hits() const noexcept { return _shared_hits; }
 
   private:
     struct planned {
@@ -136,6 +139,7 @@ class image_sender {
     std::vector<uint8_t> _row_spill;           // its rows that straddle two chunks
     std::array<uint64_t, 256> _sent{};
     uint64_t _codec_cpu_ns = 0;
+    uint64_t _shared_hits = 0;
     int _fd = -1;
     bandwidth_monitor _bandwidth;
     std::chrono::steady_clock::time_point _last_sample{};

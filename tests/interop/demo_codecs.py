@@ -63,19 +63,10 @@ def psnr(a, b, area=None):
 
 
 def run(demo, lib_dir, out_dir, args):
-    port = qemu_harness.free_ports(1)[0]
     dump = os.path.join(out_dir, "dump.ppm")
-    env = dict(os.environ, LD_LIBRARY_PATH=lib_dir)
-    proc = subprocess.Popen([demo, "--static", "--port", str(port), "--seconds", "30",
-                             "--dump-primary", dump] + args,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, port = screens.start_demo(demo, lib_dir,
+                                    ["--static", "--seconds", "30", "--dump-primary", dump] + args)
     try:
-        deadline = time.monotonic() + 10
-        while not qemu_harness.listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise screens.ScreenError(f"demo did not listen: {proc.stdout.read()}")
-            time.sleep(0.05)
-        qemu_harness.check_mapped_lib(proc.pid, lib_dir)
         shot = screens.screenshot(port, out_dir, "shot")
         time.sleep(0.5)  # the display client's end (and its log line) follows the disconnect
     finally:

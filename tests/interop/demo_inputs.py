@@ -147,19 +147,10 @@ def click_actions(x, y):
 
 
 def run(demo, lib_dir, out_dir):
-    port = qemu_harness.free_ports(1)[0]
     dump = os.path.join(out_dir, "dump.ppm")
-    env = dict(os.environ, LD_LIBRARY_PATH=lib_dir)
-    proc = subprocess.Popen([demo, "--static", "--port", str(port), "--seconds", "60",
-                             "--dump-primary", dump],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, port = screens.start_demo(demo, lib_dir,
+                                    ["--static", "--seconds", "60", "--dump-primary", dump])
     try:
-        deadline = time.monotonic() + 10
-        while not qemu_harness.listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise screens.ScreenError(f"demo did not listen: {proc.stdout.read()}")
-            time.sleep(0.05)
-        qemu_harness.check_mapped_lib(proc.pid, lib_dir)
         before = screens.screenshot(port, out_dir, "before")
         _Client(port, key_actions(SCANCODES_HI), False, 20).run()
         typed = screens.screenshot(port, out_dir, "typed")

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -16,18 +15,9 @@ import screens  # noqa: E402
 
 
 def run(demo, lib_dir, out_dir):
-    port = qemu_harness.free_ports(1)[0]
     dump = os.path.join(out_dir, f"dump-{os.path.basename(lib_dir.rstrip('/'))}.ppm")
-    env = dict(os.environ, LD_LIBRARY_PATH=lib_dir)
-    proc = subprocess.Popen([demo, "--static", "--port", str(port), "--seconds", "30", "--dump-primary", dump],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc, port = screens.start_demo(demo, lib_dir, ["--static", "--seconds", "30", "--dump-primary", dump])
     try:
-        deadline = time.monotonic() + 10
-        while not qemu_harness.listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise screens.ScreenError(f"demo did not listen: {proc.stdout.read()}")
-            time.sleep(0.05)
-        qemu_harness.check_mapped_lib(proc.pid, lib_dir)
         shot = screens.screenshot(port, out_dir, f"shot-{os.path.basename(lib_dir.rstrip('/'))}")
     finally:
         proc.terminate()  # the demo writes its dump on the way out

@@ -9,10 +9,12 @@
 #include <glib-unix.h>
 #include <spice.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +53,7 @@ struct options {
     std::string jpeg;              // --jpeg auto|never|always
     std::string zlib_glz;          // --zlib-glz auto|never|always
     double tone_hz = 440;          // --tone HZ (0: no sound card)
+    int heads = 1;                 // --heads N: QXL devices (displays), 1..4
 };
 
 void usage() {
@@ -82,7 +85,11 @@ void usage() {
         "  --jpeg W, --zlib-glz W  auto (default), never or always, as QEMU's\n"
         "                    jpeg-wan-compression and zlib-glz-wan-compression\n"
         "  --tone HZ         the sound card plays a continuous sine of HZ (default 440) in\n"
-        "                    real time on the playback channel; 0: no sound card");
+        "                    real time on the playback channel; 0: no sound card\n"
+        "  --heads N         N QXL devices (1-4, default 1): a client gets N display\n"
+        "                    channels; each head draws the desktop (its about window says\n"
+        "                    which head), input goes to head 0; with --dump-primary F.ppm\n"
+        "                    head K > 0 is written to F.K.ppm");
 }
 
 bool parse(int argc, char **argv, options &o) {
@@ -135,6 +142,8 @@ bool parse(int argc, char **argv, options &o) {
             o.zlib_glz = v;
         } else if (a == "--tone" && next(v)) {
             o.tone_hz = std::atof(v.c_str());
+        } else if (a == "--heads" && next(v)) {
+            o.heads = std::atoi(v.c_str());
         } else {
             std::fprintf(stderr, "ringspice-demo: unknown or incomplete argument '%s'\n",
                          a.c_str());
@@ -144,11 +153,23 @@ bool parse(int argc, char **argv, options &o) {
     }
     if (o.width < 640 || o.height < 480 || o.width > 4096 || o.height > 4096 || o.fps < 1 ||
         o.fps > 1000 || o.heap_mb < 1 || o.heap_mb > 4096 || !(o.tone_hz >= 0) ||
-        o.tone_hz > 20000) {
-        std::fprintf(stderr, "ringspice-demo: bad --size, --fps, --qxl-heap-mb or --tone\n");
+        o.tone_hz > 20000 || o.heads < 1 || o.heads > 4) {
+        std::fprintf(stderr,
+                     "ringspice-demo: bad --size, --fps, --qxl-heap-mb, --tone or --heads\n");
         return false;
     }
     return true;
+}
+
+/// Where head `k` > 0 is dumped: "F.ppm" becomes "F.k.ppm" (or "F.k" with
+/// no .ppm suffix).
+std::string head_path(const std::string &path, std::size_t k) {
+    const std::string suffix = ".ppm";
+    const std::string tag = "." + std::to_string(k);
+    if (path.size() > suffix.size() &&
+        path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return path.substr(0, path.size() - suffix.size()) + tag + suffix;
+    return path + tag;
 }
 
 const char *event_name(int event) {
@@ -286,13 +307,11 @@ class input_devices {
 /// nothing changes. Main-loop thread only.
 class frame_pump {
   public:
-    frame_pump(desktop &desk, fake_qxl &qxl, GMainLoop *loop, const options &opt)
+    frame_pump(desktop &desk, fake_qxl &qxl, const options &opt)
         : _desk(desk)
         , _qxl(qxl)
-        , _loop(loop)
         , _animate(!opt.still)
         , _limit(opt.frames)
-        , _hold(opt.hold)
         , _interval_ms(static_cast<guint>(1000 / opt.fps)) {}
     ~frame_pump() { stop(); }
     frame_pump(const frame_pump &) = delete;
@@ -316,6 +335,8 @@ class frame_pump {
     }
     long frames() const noexcept { return _frames; }
     bool done() const noexcept { return _limit > 0 && _frames >= _limit; }
+    /// Called once the frame limit is reached.
+    std::function<void()> on_done;
 
   private:
     bool flush() {
@@ -344,7 +365,7 @@ class frame_pump {
         }
         flush();
         if (done()) {
-            if (!_hold) g_main_loop_quit(_loop);
+            if (on_done) on_done();
             return false;
         }
         return _animate || !_pending.empty() || _desk.dirty();
@@ -352,10 +373,8 @@ class frame_pump {
 
     desktop &_desk;
     fake_qxl &_qxl;
-    GMainLoop *_loop;
     bool _animate;
     long _limit;
-    bool _hold;
     guint _interval_ms;
     guint _source = 0;
     long _frames = 0;
@@ -412,17 +431,32 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    // The VM's devices. The QXL device's memory must outlive the server (the
-    // worker reads it until spice_server_destroy), so it is released after.
-    qxl_config qcfg;
-    qcfg.width = opt.width;
-    qcfg.height = opt.height;
-    qcfg.heap_bytes = static_cast<std::size_t>(opt.heap_mb) << 20;
-    auto qxl = std::make_unique<fake_qxl>(server, qcfg);
-    desktop desk(opt.width, opt.height, opt.photo, opt.video);
+    // The VM's devices: one QXL device, desktop and frame pump per head.
+    // A QXL device's memory must outlive the server (the worker reads it
+    // until spice_server_destroy), so it is released after.
+    struct head {
+        std::unique_ptr<fake_qxl> qxl;
+        std::unique_ptr<desktop> desk;
+        std::unique_ptr<frame_pump> pump;
+        bool display = false;
+    };
+    std::vector<head> heads(static_cast<std::size_t>(opt.heads));
+    for (int k = 0; k < opt.heads; ++k) {
+        qxl_config qcfg;
+        qcfg.width = opt.width;
+        qcfg.height = opt.height;
+        qcfg.heap_bytes = static_cast<std::size_t>(opt.heap_mb) << 20;
+        qcfg.id = k;
+        auto &h = heads[static_cast<std::size_t>(k)];
+        h.qxl = std::make_unique<fake_qxl>(server, qcfg);
+        h.desk = std::make_unique<desktop>(opt.width, opt.height, opt.photo, opt.video, k);
+        h.display = h.qxl->attach();
+        if (!h.display)
+            std::fprintf(stderr,
+                         "ringspice-demo: the server refused the QXL interface of head %d\n", k);
+    }
+    desktop &desk = *heads[0].desk; // input goes to the first head
     input_devices inputs(desk);
-    const bool display = qxl->attach();
-    if (!display) std::fprintf(stderr, "ringspice-demo: the server refused the QXL interface\n");
     if (!inputs.attach(server))
         std::fprintf(stderr, "ringspice-demo: the server refused an input interface\n");
     spice_server_vm_start(server);
@@ -436,20 +470,35 @@ int main(int argc, char **argv) {
     }
 
     GMainLoop *loop = g_main_loop_new(core.context(), FALSE);
-    auto pump = std::make_unique<frame_pump>(desk, *qxl, loop, opt);
-    desk.on_change = [&pump] { pump->schedule(); };
-    if (display) {
-        const bool queued = pump->first_frame();
+    auto all_done = [&heads] {
+        return std::all_of(heads.begin(), heads.end(),
+                           [](const head &h) { return h.pump->done(); });
+    };
+    for (auto &h : heads) {
+        h.pump = std::make_unique<frame_pump>(*h.desk, *h.qxl, opt);
+        h.pump->on_done = [&all_done, &opt, loop] {
+            if (all_done() && !opt.hold) g_main_loop_quit(loop);
+        };
+        h.desk->on_change = [p = h.pump.get()] { p->schedule(); };
+    }
+    for (std::size_t k = 0; k < heads.size(); ++k) {
+        auto &h = heads[k];
+        if (!h.display) continue;
+        const bool queued = h.pump->first_frame();
         if (!queued) // the frame timer retries it
             std::fprintf(stderr,
-                         "ringspice-demo: the QXL device could not queue the first frame\n");
+                         "ringspice-demo: the QXL device of head %zu could not queue the first "
+                         "frame\n",
+                         k);
         // Let the server take in the first frame before any client arrives,
         // so a static screen is complete on connect; optionally check it.
         if (opt.verify)
-            verify("first frame", *qxl, desk);
+            verify(heads.size() > 1 ? ("first frame, head " + std::to_string(k)).c_str()
+                                    : "first frame",
+                   *h.qxl, *h.desk);
         else if (opt.still)
-            qxl->update_primary();
-        if (!opt.still || !queued) pump->schedule();
+            h.qxl->update_primary();
+        if (!opt.still || !queued) h.pump->schedule();
     }
 
     std::printf("ringspice demo listening on %s:%d\n", opt.addr.c_str(), opt.port);
@@ -486,25 +535,46 @@ int main(int argc, char **argv) {
                 return G_SOURCE_REMOVE;
             },
             loop);
-    if (!pump->done() || opt.hold) g_main_loop_run(loop);
-    pump->stop();
+    if (!all_done() || opt.hold) g_main_loop_run(loop);
+    for (auto &h : heads)
+        h.pump->stop();
 
-    if (display && opt.verify) verify("exit", *qxl, desk);
-    if (!opt.dump_primary.empty()) {
-        if (desk.write_ppm(opt.dump_primary))
+    for (std::size_t k = 0; k < heads.size(); ++k) {
+        auto &h = heads[k];
+        if (h.display && opt.verify)
+            verify(heads.size() > 1 ? ("exit, head " + std::to_string(k)).c_str() : "exit", *h.qxl,
+                   *h.desk);
+        if (opt.dump_primary.empty()) continue;
+        const std::string path = k == 0 ? opt.dump_primary : head_path(opt.dump_primary, k);
+        if (h.desk->write_ppm(path))
             std::printf("demo: wrote the primary surface (frame %llu) to %s\n",
-                        static_cast<unsigned long long>(desk.frame()), opt.dump_primary.c_str());
+                        static_cast<unsigned long long>(h.desk->frame()), path.c_str());
         else
-            std::fprintf(stderr, "ringspice-demo: cannot write %s\n", opt.dump_primary.c_str());
+            std::fprintf(stderr, "ringspice-demo: cannot write %s\n", path.c_str());
     }
 
-    desk.on_change = nullptr;
+    for (auto &h : heads)
+        h.desk->on_change = nullptr;
     if (tone) tone->stop();
     spice_server_destroy(server);
-    const qxl_stats s = qxl->stats();
-    const long frames = pump->frames();
-    pump.reset();
-    qxl.reset();
+    qxl_stats s;
+    long frames = 0;
+    for (auto &h : heads) {
+        const qxl_stats one = h.qxl->stats();
+        s.commands_queued += one.commands_queued;
+        s.commands_fetched += one.commands_fetched;
+        s.released += one.released;
+        s.bad_releases += one.bad_releases;
+        s.cursor_queued += one.cursor_queued;
+        s.cursor_fetched += one.cursor_fetched;
+        s.wakeups += one.wakeups;
+        s.notify_requests += one.notify_requests;
+        s.oom_calls += one.oom_calls;
+        s.full += one.full;
+        frames += h.pump->frames();
+        h.pump.reset();
+        h.qxl.reset();
+    }
     g_main_loop_unref(loop);
     std::printf("demo: %ld frames; qxl: %llu commands queued, %llu fetched, %llu released "
                 "(%llu bad), %llu cursor commands; %llu wakeups, %llu notify requests, %llu oom, "

@@ -90,7 +90,7 @@ constexpr std::array<const char *, 19> arrow_art = {
 
 } // namespace
 
-desktop::desktop(int width, int height, bool photo, bool video)
+desktop::desktop(int width, int height, bool photo, bool video, int head)
     : _photo(photo ? photo_bitmap(width, height - taskbar_height) : nullptr)
     , _video_source(video ? photo_bitmap(2 * video_width, 2 * video_height) : nullptr)
     , _width(width)
@@ -98,7 +98,10 @@ desktop::desktop(int width, int height, bool photo, bool video)
     , _screen(static_cast<std::size_t>(width) * static_cast<std::size_t>(height), 0)
     , _pointer_x(width / 2)
     , _pointer_y(height / 2) {
-    _about = {{24, 24, 464, 194}, "About ringspice", 0x3060a0};
+    _about = {{24, 24, 464, 194},
+              head == 0 ? std::string("About ringspice")
+                        : "About ringspice: head " + std::to_string(head),
+              0x3060a0};
     _typed = {{width - 484, 24, width - 24, 224}, "Typed text", 0x2a7a3a};
     _log = {{24, 220, 464, std::min(520, height - taskbar_height - 24)}, "Scrolling log", 0x7a3a8a};
     if (video) {

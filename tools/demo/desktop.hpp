@@ -32,7 +32,10 @@ class desktop {
     /// (where the about window was; the log moves below it) shows photo-like
     /// content that changes every frame, drawn as one COPY of a fresh bitmap
     /// each frame: what a guest playing a video sends.
-    desktop(int width, int height, bool photo = false, bool video = false);
+    /// `head`: which display of the VM this is (0 the first); heads past
+    /// the first title their about window "head N" and draw the rest alike,
+    /// so identical images appear on every head.
+    desktop(int width, int height, bool photo = false, bool video = false, int head = 0);
 
     int width() const noexcept { return _width; }
     int height() const noexcept { return _height; }

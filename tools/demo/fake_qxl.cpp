@@ -119,7 +119,7 @@ fake_qxl::fake_qxl(SpiceServer *server, const qxl_config &config)
     _iface.set_client_capabilities = cb_set_client_capabilities;
     _iface.client_monitors_config = cb_client_monitors_config;
     _dev.qxl.base.sif = &_iface.base;
-    _dev.qxl.id = 0;
+    _dev.qxl.id = config.id;
     _dev.self = this;
 }
 
@@ -271,12 +271,19 @@ std::size_t fake_qxl::op_size(const draw_op &op) {
 }
 
 uint32_t fake_qxl::image_id(const bitmap &bm) {
-    auto it = _image_ids.find(bm.hash);
-    if (it != _image_ids.end()) return it->second;
-    if (_image_ids.size() >= 65536) _image_ids.clear(); // ids stay unique: the counter goes on
-    if (_next_image_id == 0) _next_image_id = 1;
-    const uint32_t id = _next_image_id++;
-    _image_ids.emplace(bm.hash, id);
+    // One id space for every device of the process, as one guest driver has
+    // for all its heads: the same pixels drawn on two heads carry the same
+    // id, so a client's shared pixmap cache can serve both.
+    static std::mutex m;
+    static std::unordered_map<uint64_t, uint32_t> ids; // content hash -> unique
+    static uint32_t next = 1;
+    const std::lock_guard lock(m);
+    auto it = ids.find(bm.hash);
+    if (it != ids.end()) return it->second;
+    if (ids.size() >= 65536) ids.clear(); // ids stay unique: the counter goes on
+    if (next == 0) next = 1;
+    const uint32_t id = next++;
+    ids.emplace(bm.hash, id);
     return id;
 }
 

@@ -100,6 +100,7 @@ struct qxl_config {
     std::size_t heap_bytes = std::size_t{64} << 20; // command memory after the primary
     std::size_t max_queued = 1024;                  // commands not yet fetched, per ring
     std::size_t max_in_flight = 4096;               // blocks not yet released
+    int id = 0; ///< the QXLInstance id: 0 for the first head, 1, 2, ... for more
 };
 
 /// The fake QXL device: owns the guest memory (primary surface + a heap of
@@ -205,8 +206,6 @@ class fake_qxl {
     qxl_stats _stats;
 
     // Main-loop thread only.
-    std::unordered_map<uint64_t, uint32_t> _image_ids; // content hash -> unique
-    uint32_t _next_image_id = 1;
     bool _oom_asked = false;
     std::atomic<int> _compression_level{-1};
 };
