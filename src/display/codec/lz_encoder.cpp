@@ -2,6 +2,10 @@
 
 #include <spice/enums.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -464,6 +468,29 @@ std::optional<size_t> encode_alpha(const codec::image_view &rgba, std::vector<ui
 
 namespace detail {
 
+namespace {
+
+// The keys of `n` little-endian 4-byte pixels: the pixel with its top byte
+// cleared. Four at a time with SSE2 where there is SSE2 (what GLZ's copy into
+// its window costs, twice as fast as the scalar loop), one at a time else.
+void rgb32_keys(const uint8_t *__restrict p, uint32_t *__restrict k, size_t n) noexcept {
+    size_t x = 0;
+#if defined(__SSE2__)
+    const __m128i mask = _mm_set1_epi32(0x00ffffff);
+    for (; x + 4 <= n; x += 4) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 4 * x));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(k + x), _mm_and_si128(v, mask));
+    }
+#endif
+    for (; x < n; ++x) {
+        uint32_t v;
+        std::memcpy(&v, p + 4 * x, 4);
+        k[x] = v & 0xffffffu;
+    }
+}
+
+} // namespace
+
 size_t packed_row_bytes(const codec::image_view &img, image_type type) noexcept {
     if (!img.has_pixels() || img.width == 0 || img.height == 0) return 0;
     // The decoder reads width, height and stride as C ints.
@@ -532,16 +559,11 @@ bool gather_keys(const codec::image_view &img, key_kind kind, size_t row_units, 
             if (img.format == SPICE_BITMAP_FMT_24BIT) {
                 for (size_t x = 0; x < row_units; ++x, p += 3)
                     k[x] = p[0] | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16;
+            } else if constexpr (std::endian::native == std::endian::little) {
+                rgb32_keys(p, k, row_units);
             } else {
-                for (size_t x = 0; x < row_units; ++x, p += 4) {
-                    uint32_t v;
-                    std::memcpy(&v, p, 4);
-                    if constexpr (std::endian::native == std::endian::little) {
-                        k[x] = v & 0xffffffu;
-                    } else {
-                        k[x] = p[0] | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16;
-                    }
-                }
+                for (size_t x = 0; x < row_units; ++x, p += 4)
+                    k[x] = p[0] | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16;
             }
             break;
         case key_kind::rgb16:
