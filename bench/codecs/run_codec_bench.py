@@ -2,8 +2,9 @@
 """Image compression end to end, ringspice vs the reference libspice-server.so.1,
 side by side (issue 6, "Benchmark").
 
-For each library, content (the demo's --static desktop, and the same with
---photo) and mode (image-compression off, auto_glz, auto_lz, quic, glz, lz,
+For each library, content (the demo's --static desktop, the same with
+--photo, and `animated`: the desktop animating at 20 fps, followed by a
+client for --follow seconds) and mode (image-compression off, auto_glz, auto_lz, quic, glz, lz,
 lz4; then glz+zlib: glz with --zlib-glz always, auto+jpeg: auto_glz with
 --jpeg always), one ringspice-demo runs (--static --tone 0 --size WxH, a free port,
 LD_LIBRARY_PATH=<lib>). After its first frame the script measures the demo's
@@ -23,8 +24,8 @@ codec (see README.md).
 
 Usage: bench/codecs/run_codec_bench.py [--build build/release]
           [--lib-dir build/release/lib] [--ref-dir /lib/x86_64-linux-gnu]
-          [--modes off,auto_glz,...] [--contents static,photo] [--reps 5]
-          [--size 1920x1080] [--idle 2]
+          [--modes off,auto_glz,...] [--contents static,photo,animated] [--reps 5]
+          [--size 1920x1080] [--idle 2] [--follow 3]
 Python stdlib only; every process and thread it starts is stopped in `finally`.
 """
 
@@ -51,7 +52,12 @@ MODES = {m: ["--image-compression", m] for m in
          ("off", "auto_glz", "auto_lz", "quic", "glz", "lz", "lz4")}
 MODES["glz+zlib"] = ["--image-compression", "glz", "--zlib-glz", "always"]
 MODES["auto+jpeg"] = ["--image-compression", "auto_glz", "--jpeg", "always"]
-CONTENTS = {"static": [], "photo": ["--photo"]}
+CONTENTS = {"static": [], "photo": ["--photo"], "animated": ["--fps", "20"]}
+# Contents the demo animates: the client follows them for --follow seconds
+# (follow_client.py) instead of taking one screenshot; what is measured is
+# then the drawings after the first picture, where GLZ really is GLZ.
+ANIMATED = {"animated"}
+FOLLOW_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "follow_client.py")
 SPICE_CHANNEL_MAIN, SPICE_CHANNEL_DISPLAY = 1, 2  # <spice/enums.h>
 SPICE_MSG_PING = 4
 SENT = re.compile(r"display \d+ client \d+ images sent:(.*)$")
@@ -226,8 +232,10 @@ def one_run(demo_bin, lib_dir, mode, content, a, tmp, procs):
     port = free_port()
     env = dict(os.environ, LD_LIBRARY_PATH=lib_dir)
     log_path = os.path.join(tmp, f"demo-{len(procs)}-{mode}-{content}.log")
-    cmd = [demo_bin, "--static", "--tone", "0", "--size", a.size, "--port", str(port),
-           "--seconds", "600"] + MODES[mode] + CONTENTS[content]
+    animated = content in ANIMATED
+    cmd = [demo_bin] + ([] if animated else ["--static"]) + [
+        "--tone", "0", "--size", a.size, "--port", str(port), "--seconds", "600"
+    ] + MODES[mode] + CONTENTS[content]
     with open(log_path, "w") as log:
         demo = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -250,13 +258,17 @@ def one_run(demo_bin, lib_dir, mode, content, a, tmp, procs):
             if os.path.exists(shot):
                 os.unlink(shot)
             c0, t0 = proc_cpu_ticks(demo.pid), time.monotonic()
-            r = subprocess.run([a.client, "-h", "127.0.0.1", "-p", str(relay.port), "-o", shot],
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=60)
+            if animated:
+                client = ["/usr/bin/python3", FOLLOW_CLIENT, "--port", str(relay.port),
+                          "--seconds", str(a.follow)]
+            else:
+                client = [a.client, "-h", "127.0.0.1", "-p", str(relay.port), "-o", shot]
+            r = subprocess.run(client, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=60 + a.follow)
             t_shot = time.monotonic()
-            if r.returncode != 0 or not os.path.exists(shot):
-                raise RuntimeError(f"spicy-screenshot failed ({r.returncode}): "
-                                   f"{r.stderr.strip()[-300:]}")
+            if r.returncode != 0 or (not animated and not os.path.exists(shot)):
+                raise RuntimeError(f"{os.path.basename(client[1 if animated else 0])} failed "
+                                   f"({r.returncode}): {r.stderr.strip()[-300:]}")
             deadline = time.monotonic() + 10
             while relay.counts()[2] > 0 and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -315,6 +327,8 @@ def main():
     ap.add_argument("--size", default="1920x1080", help="the demo's primary surface")
     ap.add_argument("--idle", type=float, default=2.0, help="seconds of idle CPU baseline")
     ap.add_argument("--client", default=shutil.which("spicy-screenshot") or "spicy-screenshot")
+    ap.add_argument("--follow", type=float, default=3.0,
+                    help="seconds a client follows an animated content")
     a = ap.parse_args()
     lib_dir = a.lib_dir or os.path.join(a.build, "lib")
     demo_bin = os.path.join(a.build, "tools/demo/ringspice-demo")
@@ -329,7 +343,7 @@ def main():
     if not 1 <= a.reps <= 100:
         sys.exit("--reps: 1..100")
     for p in (demo_bin, os.path.join(lib_dir, "libspice-server.so.1"),
-              os.path.join(a.ref_dir, "libspice-server.so.1"), a.client):
+              os.path.join(a.ref_dir, "libspice-server.so.1"), a.client, "/usr/bin/python3"):
         if not os.path.exists(p):
             sys.exit(f"missing {p}; build the release preset / install spice-client-gtk")
 
