@@ -271,6 +271,13 @@ template <typename F> bool with_pixel_type(int bpp, F &&f) {
 
 /// spice_pixman_fill_rect(_rop): the value is stored raw, truncated to the depth.
 void fill_box(const view &d, const pixman_box32_t &b, uint32_t color, rop r) {
+    // A plain fill goes through pixman_fill (SIMD), as the reference's
+    // spice_pixman_fill_rect does; it needs 32-bit aligned rows.
+    if (r == rop::copy && d.stride > 0 && d.stride % 4 == 0 &&
+        reinterpret_cast<uintptr_t>(d.line0) % 4 == 0 && b.x2 > b.x1 && b.y2 > b.y1 &&
+        pixman_fill(reinterpret_cast<uint32_t *>(d.line0), static_cast<int>(d.stride / 4), d.bpp,
+                    b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1, color))
+        return;
     with_pixel_type(d.bpp, [&]<typename T>() {
         const T c = static_cast<T>(color);
         for (int y = b.y1; y < b.y2; ++y) {
