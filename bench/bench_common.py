@@ -43,6 +43,25 @@ def proc_cpu_ticks(pid):
     return int(rest[11]) + int(rest[12])  # fields 14, 15
 
 
+def worker_cpu_ticks(pid):
+    """utime + stime of the process's threads other than the main one, in
+    clock ticks: the server's own threads (ringspice's display shards, the
+    reference's "SPICE Worker") where the main thread runs the VMM or demo.
+    A thread that already ended is not counted."""
+    total = 0
+    task_dir = f"/proc/{pid}/task"
+    for tid in os.listdir(task_dir):
+        if int(tid) == pid:
+            continue
+        try:
+            with open(f"{task_dir}/{tid}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(rest[11]) + int(rest[12])
+    return total
+
+
 def spice_lib_of(pid):
     """The libspice-server.so the process mapped (its real path)."""
     with open(f"/proc/{pid}/maps") as f:
