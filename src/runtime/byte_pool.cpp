@@ -74,6 +74,16 @@ void give(std::vector<uint8_t> &&buf) noexcept {
 
 void trim(clock::time_point now) noexcept { local().expire(now); }
 
+void trim_idle() noexcept {
+    pool &p = local();
+    while (p.bytes > idle_bytes) {
+        size_t largest = 0;
+        for (size_t i = 1; i < p.entries.size(); ++i)
+            if (p.entries[i].buf.capacity() > p.entries[largest].buf.capacity()) largest = i;
+        p.drop(largest);
+    }
+}
+
 usage held() noexcept {
     const pool &p = local();
     return {p.entries.size(), p.bytes};

@@ -17,8 +17,8 @@ namespace rs::byte_pool {
 /// Smaller buffers are not pooled: malloc recycles them without faults.
 inline constexpr size_t min_pooled = size_t{256} << 10;
 /// A thread keeps at most this many buffers, this many bytes in all, each
-/// for at most `max_age` after it came back. What a thread keeps stays until
-/// its next take(), give() or trim() (an idle shard keeps its last few).
+/// for at most `max_age` after it came back, and at most idle_bytes while
+/// its shard waits for work (see trim_idle).
 inline constexpr size_t max_entries = 4;
 inline constexpr size_t max_bytes = size_t{64} << 20;
 inline constexpr std::chrono::seconds max_age{3};
@@ -34,6 +34,16 @@ void give(std::vector<uint8_t> &&buf) noexcept;
 
 /// Frees this thread's buffers given back more than max_age before `now`.
 void trim(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) noexcept;
+
+/// What a thread may keep while it waits for work: a shard calls
+/// trim_idle() before it blocks, since an idle shard may not run again for
+/// hours (an idle VM) and nothing else would free what it holds. Buffers of
+/// a steady stream (scroll frames of a few hundred KiB) stay; a picture's
+/// multi-megabyte buffers go.
+inline constexpr size_t idle_bytes = size_t{1} << 20;
+
+/// Frees this thread's largest buffers until it holds at most idle_bytes.
+void trim_idle() noexcept;
 
 /// What this thread's pool holds: buffers and their capacity in bytes.
 struct usage {

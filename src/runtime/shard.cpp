@@ -9,6 +9,7 @@
 #include <system_error>
 #include <thread>
 
+#include "runtime/byte_pool.hpp"
 #include "runtime/log.hpp"
 
 namespace rs {
@@ -230,6 +231,7 @@ void shard::run() {
     while (!_stop.load(std::memory_order_acquire)) {
         const bool busy = run_ready();
         if (_stop.load(std::memory_order_acquire)) break;
+        if (!busy) byte_pool::trim_idle(); // it may wait for hours
         submit_pending(!busy);
         reap();
     }

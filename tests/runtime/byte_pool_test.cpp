@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
+
+#include "runtime/cross_shard.hpp"
 
 namespace {
 
@@ -87,6 +91,32 @@ TEST(BytePool, TrimFreesWhatWasNotTakenAgainInTime) {
         EXPECT_EQ(bp::held().buffers, 0u);
         EXPECT_EQ(bp::held().bytes, 0u);
     });
+}
+
+TEST(BytePool, AnIdleThreadKeepsOnlyFewBytes) {
+    on_fresh_thread([] {
+        std::vector<std::vector<uint8_t>> held;
+        held.push_back(bp::take(8 << 20));   // a picture's snapshot
+        held.push_back(bp::take(300 << 10)); // a scroll frame's buffers
+        held.push_back(bp::take(400 << 10));
+        for (auto &b : held)
+            bp::give(std::move(b));
+        bp::trim_idle();
+        EXPECT_LE(bp::held().bytes, bp::idle_bytes);
+        EXPECT_EQ(bp::held().buffers, 2u); // the large one went, the stream's stay
+    });
+}
+
+TEST(BytePool, AShardFreesLargeBuffersBeforeItWaits) {
+    // An idle VM's display shard must not keep a picture's buffers.
+    rs::shard_thread st({.name = "pooled"});
+    std::atomic<size_t> after{~size_t{0}};
+    st.get().post([] { bp::give(bp::take(8 << 20)); });
+    for (int i = 0; i < 200 && after.load() != 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        st.get().post([&] { after = bp::held().bytes; });
+    }
+    EXPECT_EQ(after.load(), 0u);
 }
 
 TEST(BytePool, EachThreadHasItsOwn) {
