@@ -11,9 +11,9 @@ that head pixel for pixel.
 
 With --check-log (ringspice; the reference logs nothing of the kind) the
 server's end-of-channel lines must also show GLZ_RGB images on display 0
-AND display 1 (one GLZ window for both), and FROM_CACHE of an entry the
-other display channel added (the heads draw identical windows, which the
-demo gives identical image ids).
+AND display 1 (one GLZ window for both: each head logs lines of its own),
+and FROM_CACHE of an entry the other display channel added (the heads draw
+identical windows, which the demo gives identical image ids).
 """
 import argparse
 import json

@@ -91,7 +91,8 @@ constexpr std::array<const char *, 19> arrow_art = {
 } // namespace
 
 desktop::desktop(int width, int height, bool photo, bool video, int head)
-    : _photo(photo ? photo_bitmap(width, height - taskbar_height) : nullptr)
+    : _head(head)
+    , _photo(photo ? photo_bitmap(width, height - taskbar_height) : nullptr)
     , _video_source(video ? photo_bitmap(2 * video_width, 2 * video_height) : nullptr)
     , _width(width)
     , _height(height)
@@ -331,8 +332,14 @@ bitmap_ptr desktop::log_bitmap() {
     for (int k = 0; k * line_height - shift < b.height(); ++k) {
         const int64_t n = first + k;
         char line[96];
-        std::snprintf(line, sizeof line, "%06lld  %s", static_cast<long long>(n),
-                      log_phrases[static_cast<std::size_t>(n) % log_phrases.size()]);
+        // Heads past the first log their own lines, so each head sends
+        // images of its own besides the ones all heads share.
+        if (_head == 0)
+            std::snprintf(line, sizeof line, "%06lld  %s", static_cast<long long>(n),
+                          log_phrases[static_cast<std::size_t>(n) % log_phrases.size()]);
+        else
+            std::snprintf(line, sizeof line, "%06lld  head %d: %s", static_cast<long long>(n),
+                          _head, log_phrases[static_cast<std::size_t>(n) % log_phrases.size()]);
         font::draw_text(bm->pixels.data(), bm->width, bm->height, bm->width, text_pad,
                         k * line_height - shift + 1, line, log_fg);
     }

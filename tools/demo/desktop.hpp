@@ -33,8 +33,9 @@ class desktop {
     /// content that changes every frame, drawn as one COPY of a fresh bitmap
     /// each frame: what a guest playing a video sends.
     /// `head`: which display of the VM this is (0 the first); heads past
-    /// the first title their about window "head N" and draw the rest alike,
-    /// so identical images appear on every head.
+    /// the first title their about window "head N" and prefix their log
+    /// lines with it, and draw the rest alike, so identical images (the
+    /// moving window, the counter) appear on every head.
     desktop(int width, int height, bool photo = false, bool video = false, int head = 0);
 
     int width() const noexcept { return _width; }
@@ -115,6 +116,7 @@ class desktop {
     rect marker_area() const;
     std::vector<std::string> typed_lines() const;
 
+    int _head;                // which display of the VM (0: the first)
     bitmap_ptr _photo;        // the background when photo-like, else null
     bitmap_ptr _video_source; // what the video pans over, or null
     bitmap_ptr _video_frame;  // the frame for _video_frame_no
